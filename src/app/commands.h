@@ -1,0 +1,5 @@
+#pragma once
+
+namespace tmill::app {
+int run_main(int argc, char** argv);
+}

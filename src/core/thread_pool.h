@@ -1,0 +1,45 @@
+// A persistent pool of worker threads for data-parallel kernels.
+// parallel_for splits [0, n) into one contiguous range per thread; the calling thread
+// takes the first range, so a pool of size 1 runs everything inline.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tmill {
+
+class ThreadPool {
+ public:
+  // n_threads counts the caller; 0 means std::thread::hardware_concurrency().
+  explicit ThreadPool(int n_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // fn(begin, end, thread_index) for each thread's share of [0, n). Blocks until all finish.
+  // Not re-entrant: call from one thread at a time.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
+
+ private:
+  void worker_loop(int index);
+  void run_share(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+  const std::function<void(int64_t, int64_t, int)>* task_ = nullptr;
+  int64_t task_n_ = 0;
+};
+
+}  // namespace tmill
