@@ -1,15 +1,25 @@
-#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "app/commands.h"
 
 namespace tmill::app {
 
+int report_error(const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return 1;
+}
+
 int run_main(int argc, char** argv) {
   CLI::App app{"tokenmill: LLM inference at the lowest cost per token"};
   app.require_subcommand(1);
+  int exit_code = 0;
+  register_run(app, exit_code);
+  register_logits(app, exit_code);
+  register_perplexity(app, exit_code);
+  register_inspect(app, exit_code);
+  register_tokenize(app, exit_code);
   CLI11_PARSE(app, argc, argv);
-  return 0;
+  return exit_code;
 }
 
 }  // namespace tmill::app

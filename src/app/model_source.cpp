@@ -1,0 +1,63 @@
+#include "app/model_source.h"
+
+#include <sys/stat.h>
+
+#include <array>
+#include <cstdlib>
+
+namespace tmill::app {
+namespace {
+
+struct ShippedModel {
+  const char* short_name;
+  const char* file_name;
+};
+constexpr std::array<ShippedModel, 2> kShipped = {{
+    {"smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf"},
+    {"gemma3-270m", "gemma-3-270m-q4_k_m.gguf"},
+}};
+
+bool is_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
+std::string models_dir() {
+  if (const char* env = std::getenv("TOKENMILL_MODELS"); env != nullptr && *env != '\0') return env;
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : ".") + "/.cache/tokenmill/models";
+}
+
+Expected<std::string> resolve_model_path(const std::string& name_or_path) {
+  if (is_file(name_or_path)) return name_or_path;
+  for (const auto& m : kShipped) {
+    if (name_or_path == m.short_name) {
+      const std::string path = models_dir() + "/" + m.file_name;
+      if (is_file(path)) return path;
+      return fail("model '", name_or_path, "' is not downloaded (expected ", path,
+                  "); fetch it with: scripts/fetch-models ", name_or_path);
+    }
+  }
+  std::string names;
+  for (const auto& m : kShipped) names += (names.empty() ? "" : ", ") + std::string(m.short_name);
+  return fail("no such model file '", name_or_path, "' (pass a GGUF path or one of: ", names, ")");
+}
+
+Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads, int32_t max_batch_tokens) {
+  LoadedModel lm;
+  TM_ASSIGN(lm.path, resolve_model_path(name_or_path));
+  TM_ASSIGN(gguf::File file, gguf::File::open(lm.path));
+  backend::DeviceOptions options;
+  options.n_threads = n_threads;
+  TM_ASSIGN(lm.device, backend::create_device("cpu", options));
+  model::ModelOptions model_options;
+  model_options.max_batch_tokens = max_batch_tokens;
+  auto m = model::Model::load(std::move(file), *lm.device, model_options);
+  if (!m.ok()) return fail(lm.path, ": ", m.error().message);
+  lm.model = std::move(m).value();
+  return lm;
+}
+
+}  // namespace tmill::app

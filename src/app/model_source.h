@@ -1,0 +1,28 @@
+// Resolves what the user passed as -m: a GGUF path, or a short name of a shipped model that
+// scripts/fetch-models downloads into the model cache.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "backend/device.h"
+#include "core/expected.h"
+#include "model/model.h"
+
+namespace tmill::app {
+
+// $TOKENMILL_MODELS, else ~/.cache/tokenmill/models.
+std::string models_dir();
+// A path to an existing file, or an error that says how to get the model.
+Expected<std::string> resolve_model_path(const std::string& name_or_path);
+
+struct LoadedModel {
+  std::string path;
+  std::unique_ptr<backend::Device> device;
+  std::unique_ptr<model::Model> model;
+};
+
+Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
+                                 int32_t max_batch_tokens = 256);
+
+}  // namespace tmill::app

@@ -1,0 +1,275 @@
+#include "backend/cpu/cpu_device.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backend/cpu/matmul.h"
+#include "core/check.h"
+#include "core/half.h"
+#include "quant/formats.h"
+
+namespace tmill::backend {
+namespace {
+
+class HostBuffer final : public Buffer {
+ public:
+  explicit HostBuffer(size_t bytes) : bytes_(bytes), data_(new (std::nothrow) uint8_t[bytes]) {}
+  void* data() override { return data_.get(); }
+  size_t size() const override { return bytes_; }
+  bool valid() const { return data_ != nullptr; }
+
+ private:
+  size_t bytes_;
+  std::unique_ptr<uint8_t[]> data_;
+};
+
+size_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page_size > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page_size) : 0;
+}
+
+}  // namespace
+
+CpuDevice::CpuDevice(const DeviceOptions& options) : pool_(options.n_threads) {
+  info_.name = "cpu";
+  info_.description = "CPU (" + std::to_string(pool_.size()) + " threads)";
+  info_.memory_bytes = physical_memory_bytes();
+  info_.host_memory = true;
+  scratch_.resize(static_cast<size_t>(pool_.size()));
+}
+
+bool CpuDevice::supports(Op op, DType type) const {
+  if (op == Op::MatMul || op == Op::GetRows) return quant::is_supported(type);
+  return type == DType::F32;
+}
+
+Expected<std::unique_ptr<Buffer>> CpuDevice::allocate(size_t bytes) {
+  auto buffer = std::make_unique<HostBuffer>(bytes);
+  if (!buffer->valid()) return fail("cpu: cannot allocate ", bytes, " bytes");
+  return std::unique_ptr<Buffer>(std::move(buffer));
+}
+
+Expected<Tensor> CpuDevice::upload_weight(const Tensor& host) {
+  if (!quant::is_supported(host.type))
+    return fail("cpu backend does not support tensor type ", std::string(dtype_name(host.type)));
+  Tensor t = host;
+  t.device = this;
+  return t;
+}
+
+float* CpuDevice::thread_scratch(int thread, size_t n) {
+  auto& s = scratch_[static_cast<size_t>(thread)];
+  if (s.size() < n) s.resize(n);
+  return s.data();
+}
+
+void CpuDevice::matmul(const Tensor& w, const Tensor& x, Tensor& y) {
+  TM_CHECK(x.type == DType::F32 && y.type == DType::F32, "matmul expects f32 activations");
+  TM_CHECK(w.cols() == x.cols() && y.cols() == w.rows() && x.rows() == y.rows(), "matmul shapes");
+  const int64_t n_in = w.cols();
+  // Make sure every thread has scratch before going parallel (no allocation inside kernels).
+  for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, static_cast<size_t>(n_in));
+  TM_CHECK(x.row_stride == static_cast<size_t>(n_in) * sizeof(float), "matmul: x must be dense");
+  TM_CHECK(y.row_stride % sizeof(float) == 0, "matmul: y stride");
+  const auto* w_bytes = static_cast<const uint8_t*>(w.data);
+  const auto* x_data = static_cast<const float*>(x.data);
+  auto* y_data = static_cast<float*>(y.data);
+  const int64_t y_stride = static_cast<int64_t>(y.row_stride / sizeof(float));
+  pool_.parallel_for(w.rows(), [&](int64_t begin, int64_t end, int thread) {
+    cpu::matmul_rows(w.type, w_bytes, w.row_stride, n_in, x_data, x.rows(), y_data, y_stride, begin,
+                     end, scratch_[static_cast<size_t>(thread)].data());
+  });
+}
+
+void CpuDevice::get_rows(const Tensor& table, std::span<const int32_t> ids, Tensor& y) {
+  TM_CHECK(y.cols() == table.cols() && y.rows() >= static_cast<int64_t>(ids.size()), "get_rows shapes");
+  for (size_t t = 0; t < ids.size(); ++t) {
+    TM_CHECK(ids[t] >= 0 && ids[t] < table.rows(), "get_rows: id out of range");
+    quant::dequantize_row(table.type, table.row<const uint8_t>(ids[t]), y.row<float>(static_cast<int64_t>(t)),
+                          table.cols());
+  }
+}
+
+void CpuDevice::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) {
+  // x may be viewed as [rows][weight.cols()] (per-head norm): walk it as dense blocks of n.
+  const int64_t n = weight.cols();
+  TM_CHECK(x.cols() % n == 0 && y.cols() == x.cols(), "rms_norm shapes");
+  const float* w = static_cast<const float*>(weight.data);
+  const int64_t groups = x.cols() / n;
+  pool_.parallel_for(x.rows(), [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* in = x.row<const float>(r);
+      float* out = y.row<float>(r);
+      for (int64_t g = 0; g < groups; ++g) {
+        const float* xi = in + g * n;
+        float* yi = out + g * n;
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(xi[i]) * xi[i];
+        const float inv = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
+        for (int64_t i = 0; i < n; ++i) yi[i] = xi[i] * inv * w[i];
+      }
+    }
+  });
+}
+
+void CpuDevice::rope(Tensor& x, int32_t head_dim, int32_t n_rot, std::span<const int32_t> positions,
+                     float freq_base, float freq_scale, const float* freq_factors, RopeMode mode) {
+  TM_CHECK(x.cols() % head_dim == 0 && n_rot <= head_dim && n_rot % 2 == 0, "rope shapes");
+  TM_CHECK(static_cast<int64_t>(positions.size()) == x.rows(), "rope positions");
+  const int64_t n_heads = x.cols() / head_dim;
+  const int32_t half = n_rot / 2;
+  pool_.parallel_for(x.rows(), [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* row = x.row<float>(t);
+      const double p = static_cast<double>(positions[static_cast<size_t>(t)]) * freq_scale;
+      for (int32_t i = 0; i < half; ++i) {
+        // theta_i = p * base^(-2i/n_rot), optionally divided by a per-frequency factor.
+        double theta = p * std::pow(static_cast<double>(freq_base), -2.0 * i / n_rot);
+        if (freq_factors != nullptr) theta /= freq_factors[i];
+        const float c = static_cast<float>(std::cos(theta));
+        const float s = static_cast<float>(std::sin(theta));
+        for (int64_t h = 0; h < n_heads; ++h) {
+          float* head = row + h * head_dim;
+          // Normal: rotate adjacent pairs (2i, 2i+1). NeoX: rotate (i, i + n_rot/2).
+          const int32_t a = mode == RopeMode::Normal ? 2 * i : i;
+          const int32_t b = mode == RopeMode::Normal ? 2 * i + 1 : i + half;
+          const float x0 = head[a];
+          const float x1 = head[b];
+          head[a] = x0 * c - x1 * s;
+          head[b] = x0 * s + x1 * c;
+        }
+      }
+    }
+  });
+}
+
+void CpuDevice::kv_store(const Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
+                         std::span<const int32_t> slots) {
+  TM_CHECK(k_cache.type == DType::F16 && v_cache.type == DType::F16, "kv cache is f16");
+  TM_CHECK(k.cols() == k_cache.cols() && v.cols() == v_cache.cols(), "kv_store shapes");
+  for (size_t t = 0; t < slots.size(); ++t) {
+    TM_CHECK(slots[t] >= 0 && slots[t] < k_cache.rows(), "kv_store slot out of range");
+    const float* ks = k.row<const float>(static_cast<int64_t>(t));
+    const float* vs = v.row<const float>(static_cast<int64_t>(t));
+    uint16_t* kd = k_cache.row<uint16_t>(slots[t]);
+    uint16_t* vd = v_cache.row<uint16_t>(slots[t]);
+    for (int64_t i = 0; i < k.cols(); ++i) kd[i] = f32_to_f16(ks[i]);
+    for (int64_t i = 0; i < v.cols(); ++i) vd[i] = f32_to_f16(vs[i]);
+  }
+}
+
+void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                          std::span<const AttentionToken> tokens, const AttentionShape& shape,
+                          Tensor& out) {
+  const int32_t hd = shape.head_dim;
+  const int32_t group = shape.n_head / shape.n_kv_head;  // query heads per KV head (GQA)
+  TM_CHECK(q.cols() == static_cast<int64_t>(shape.n_head) * hd, "attention q shape");
+  TM_CHECK(out.cols() == q.cols() && static_cast<int64_t>(tokens.size()) == q.rows(), "attention out");
+  for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, static_cast<size_t>(2 * hd));
+  const int64_t n_items = q.rows() * shape.n_head;
+  pool_.parallel_for(n_items, [&](int64_t begin, int64_t end, int thread) {
+    float* q_scaled = scratch_[static_cast<size_t>(thread)].data();
+    float* acc = q_scaled + hd;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / shape.n_head;
+      const int32_t h = static_cast<int32_t>(item % shape.n_head);
+      const int32_t kv_h = h / group;
+      const AttentionToken& tok = tokens[static_cast<size_t>(t)];
+      const float* qh = q.row<const float>(t) + static_cast<int64_t>(h) * hd;
+      for (int32_t i = 0; i < hd; ++i) {
+        q_scaled[i] = qh[i] * shape.scale;
+        acc[i] = 0.0f;
+      }
+      const int32_t first =
+          shape.sliding_window > 0 ? std::max(0, tok.pos - shape.sliding_window + 1) : 0;
+      // Online softmax over the visible positions: running max m and normalizer l.
+      float m = -INFINITY;
+      float l = 0.0f;
+      for (int32_t p = first; p <= tok.pos; ++p) {
+        const int32_t slot = tok.block_table[p / shape.block_size] * shape.block_size + p % shape.block_size;
+        const uint16_t* kr = k_cache.row<const uint16_t>(slot) + static_cast<int64_t>(kv_h) * hd;
+        float s = 0.0f;
+        for (int32_t i = 0; i < hd; ++i) s += q_scaled[i] * f16_to_f32(kr[i]);
+        const uint16_t* vr = v_cache.row<const uint16_t>(slot) + static_cast<int64_t>(kv_h) * hd;
+        if (s > m) {
+          const float correction = std::exp(m - s);
+          l *= correction;
+          for (int32_t i = 0; i < hd; ++i) acc[i] *= correction;
+          m = s;
+        }
+        const float w = std::exp(s - m);
+        l += w;
+        for (int32_t i = 0; i < hd; ++i) acc[i] += w * f16_to_f32(vr[i]);
+      }
+      float* o = out.row<float>(t) + static_cast<int64_t>(h) * hd;
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+      for (int32_t i = 0; i < hd; ++i) o[i] = acc[i] * inv;
+    }
+  });
+}
+
+void CpuDevice::gated_activation(const Tensor& gate, const Tensor& up, Activation act, Tensor& out) {
+  TM_CHECK(gate.cols() == up.cols() && out.cols() == gate.cols() && gate.rows() == up.rows(),
+           "gated_activation shapes");
+  pool_.parallel_for(gate.rows(), [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* g = gate.row<const float>(r);
+      const float* u = up.row<const float>(r);
+      float* o = out.row<float>(r);
+      for (int64_t i = 0; i < gate.cols(); ++i) {
+        const float x = g[i];
+        float a;
+        if (act == Activation::Silu) {
+          a = x / (1.0f + std::exp(-x));
+        } else {  // GELU, tanh approximation
+          constexpr float kSqrt2OverPi = 0.7978845608028654f;
+          a = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+        }
+        o[i] = a * u[i];
+      }
+    }
+  });
+}
+
+void CpuDevice::add(Tensor& y, const Tensor& x) {
+  TM_CHECK(y.cols() == x.cols() && y.rows() == x.rows(), "add shapes");
+  for (int64_t r = 0; r < y.rows(); ++r) {
+    float* yr = y.row<float>(r);
+    const float* xr = x.row<const float>(r);
+    for (int64_t i = 0; i < y.cols(); ++i) yr[i] += xr[i];
+  }
+}
+
+void CpuDevice::add_bias(Tensor& y, const Tensor& bias) {
+  TM_CHECK(bias.cols() == y.cols(), "add_bias shapes");
+  const float* b = static_cast<const float*>(bias.data);
+  for (int64_t r = 0; r < y.rows(); ++r) {
+    float* yr = y.row<float>(r);
+    for (int64_t i = 0; i < y.cols(); ++i) yr[i] += b[i];
+  }
+}
+
+void CpuDevice::scale(Tensor& y, float s) {
+  for (int64_t r = 0; r < y.rows(); ++r) {
+    float* yr = y.row<float>(r);
+    for (int64_t i = 0; i < y.cols(); ++i) yr[i] *= s;
+  }
+}
+
+void CpuDevice::copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) {
+  TM_CHECK(src.cols() == dst.cols() && dst.rows() >= static_cast<int64_t>(rows.size()), "copy_rows shapes");
+  for (size_t j = 0; j < rows.size(); ++j)
+    std::memcpy(dst.row<float>(static_cast<int64_t>(j)), src.row<const float>(rows[j]),
+                static_cast<size_t>(src.cols()) * sizeof(float));
+}
+
+void CpuDevice::read_rows(const Tensor& src, float* host) {
+  for (int64_t r = 0; r < src.rows(); ++r)
+    std::memcpy(host + r * src.cols(), src.row<const float>(r), static_cast<size_t>(src.cols()) * sizeof(float));
+}
+
+}  // namespace tmill::backend

@@ -1,0 +1,50 @@
+// The CPU backend: host memory, weights used in place from the mmap, ops run on a thread pool.
+// It is the reference implementation for every op.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backend/device.h"
+#include "core/thread_pool.h"
+
+namespace tmill::backend {
+
+class CpuDevice final : public Device {
+ public:
+  explicit CpuDevice(const DeviceOptions& options);
+
+  const DeviceInfo& info() const override { return info_; }
+  bool supports(Op op, DType type) const override;
+  Expected<std::unique_ptr<Buffer>> allocate(size_t bytes) override;
+  Expected<Tensor> upload_weight(const Tensor& host) override;
+
+  void matmul(const Tensor& w, const Tensor& x, Tensor& y) override;
+  void get_rows(const Tensor& table, std::span<const int32_t> ids, Tensor& y) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override;
+  void rope(Tensor& x, int32_t head_dim, int32_t n_rot, std::span<const int32_t> positions,
+            float freq_base, float freq_scale, const float* freq_factors, RopeMode mode) override;
+  void kv_store(const Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
+                std::span<const int32_t> slots) override;
+  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                 std::span<const AttentionToken> tokens, const AttentionShape& shape,
+                 Tensor& out) override;
+  void gated_activation(const Tensor& gate, const Tensor& up, Activation act, Tensor& out) override;
+  void add(Tensor& y, const Tensor& x) override;
+  void add_bias(Tensor& y, const Tensor& bias) override;
+  void scale(Tensor& y, float s) override;
+  void copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) override;
+  void read_rows(const Tensor& src, float* host) override;
+  void synchronize() override {}
+
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  DeviceInfo info_;
+  ThreadPool pool_;
+  // Per-thread scratch, sized on demand outside the per-token path (grows, never shrinks).
+  std::vector<std::vector<float>> scratch_;
+  float* thread_scratch(int thread, size_t n);
+};
+
+}  // namespace tmill::backend

@@ -1,0 +1,119 @@
+// The device interface: registry -> device -> buffer -> (stream, implicit in op order).
+//
+// Model code calls these ops on tensors placed on a device and never includes a device's own
+// header. Ops are enqueued in order; `synchronize()` waits for them (the CPU runs each op to
+// completion before returning, a GPU backend would queue them on its stream). Every op has a
+// CPU reference implementation (backend/cpu), and other backends are tested op by op against it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "backend/tensor.h"
+#include "core/expected.h"
+
+namespace tmill::backend {
+
+enum class Op {
+  MatMul,     // y = x · Wᵀ with quantized W
+  GetRows,    // embedding lookup from a (quantized) table
+  RmsNorm,    // per-row RMS normalization times a weight vector
+  Rope,       // rotary position embedding, normal (adjacent pairs) or NeoX (halves)
+  KvStore,    // write K/V rows into cache slots
+  Attention,  // causal attention over the paged KV cache, online softmax
+  GatedAct,   // SwiGLU / GeGLU: act(gate) * up
+  Add,        // y += x
+  AddBias,    // rows += bias
+  Scale,      // x *= s
+  CopyRows,   // gather rows
+};
+
+enum class RopeMode { Normal, NeoX };
+enum class Activation { Silu, GeluTanh };
+
+// A device memory allocation. On the CPU it is host memory.
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual void* data() = 0;
+  virtual size_t size() const = 0;
+};
+
+struct DeviceInfo {
+  std::string name;
+  std::string description;
+  size_t memory_bytes = 0;  // usable memory, for placement
+  bool host_memory = true;  // buffers are directly addressable by the host
+};
+
+// Per-token placement in the paged KV cache for one attention call.
+struct AttentionToken {
+  int32_t pos = 0;                     // position of this token in its sequence
+  const int32_t* block_table = nullptr;  // the sequence's cache blocks, in position order
+};
+
+struct AttentionShape {
+  int32_t n_head = 0;
+  int32_t n_kv_head = 0;
+  int32_t head_dim = 0;
+  int32_t block_size = 0;      // cache slots per block
+  int32_t sliding_window = 0;  // 0: full causal; else attend to positions > pos - window
+  float scale = 1.0f;          // applied to q·k
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual const DeviceInfo& info() const = 0;
+  // Whether `op` runs here for this (weight) dtype; callers place work accordingly.
+  virtual bool supports(Op op, DType type) const = 0;
+
+  virtual Expected<std::unique_ptr<Buffer>> allocate(size_t bytes) = 0;
+  // Make `host_bytes` (a weight from a model file) usable as a device tensor. The CPU uses the
+  // bytes in place (zero copy from the mmap); devices with their own memory copy them.
+  virtual Expected<Tensor> upload_weight(const Tensor& host) = 0;
+
+  // y[t][o] = sum_i w[o][i] * x[t][i]. w: [n_out][n_in] of any supported dtype; x: f32
+  // [n_tok][n_in]; y: f32 [n_tok][n_out].
+  virtual void matmul(const Tensor& w, const Tensor& x, Tensor& y) = 0;
+  // y[t] = dequantized table row ids[t]. table: [n_vocab][n_embd]; y: f32 [n_tok][n_embd].
+  virtual void get_rows(const Tensor& table, std::span<const int32_t> ids, Tensor& y) = 0;
+  // y[r] = x[r] / rms(x[r]) * weight; rows may be heads (x viewed as [rows][weight.cols]).
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) = 0;
+  // Rotate each head of x ([n_tok][n_heads*head_dim]) in place by its token's position.
+  // freq_factors (optional, n_rot/2 floats) divide the base frequencies (Llama 3 style).
+  virtual void rope(Tensor& x, int32_t head_dim, int32_t n_rot, std::span<const int32_t> positions,
+                    float freq_base, float freq_scale, const float* freq_factors, RopeMode mode) = 0;
+  // Store K and V rows ([n_tok][n_kv_head*head_dim]) into cache slots (one per token).
+  virtual void kv_store(const Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
+                        std::span<const int32_t> slots) = 0;
+  // out[t] = softmax(q[t]·Kᵀ·scale, causal/windowed) · V for each head, K/V read from the cache
+  // through each token's block table.
+  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                         std::span<const AttentionToken> tokens, const AttentionShape& shape,
+                         Tensor& out) = 0;
+  // out[t] = act(gate[t]) * up[t]
+  virtual void gated_activation(const Tensor& gate, const Tensor& up, Activation act,
+                                Tensor& out) = 0;
+  virtual void add(Tensor& y, const Tensor& x) = 0;            // y += x
+  virtual void add_bias(Tensor& y, const Tensor& bias) = 0;    // each row of y += bias
+  virtual void scale(Tensor& y, float s) = 0;                  // y *= s
+  // dst[j] = src[rows[j]] (f32 rows on this device).
+  virtual void copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) = 0;
+  // Copy a device tensor's rows into host memory (f32 rows, densely packed).
+  virtual void read_rows(const Tensor& src, float* host) = 0;
+  virtual void synchronize() = 0;
+};
+
+struct DeviceOptions {
+  int n_threads = 0;  // CPU worker threads; 0 = all cores
+};
+
+// The registry: names the available backends and creates devices by name ("cpu").
+Expected<std::unique_ptr<Device>> create_device(const std::string& name, const DeviceOptions& options);
+std::span<const std::string> available_backends();
+
+}  // namespace tmill::backend
