@@ -32,7 +32,9 @@ Status run_generation(RunArgs a) {
   const int32_t n_vocab = m.hparams().n_vocab;
 
   std::string text = a.prompt;
-  if (a.chat) TM_ASSIGN(text, format_chat_prompt(m.file(), a.prompt, tokenizer.add_bos()));
+  if (a.chat) {
+    TM_ASSIGN(text, format_chat_prompt(m.file(), a.prompt, tokenizer.add_bos()));
+  }
   std::vector<int32_t> ids = tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/a.chat);
   if (ids.empty()) return fail("the prompt is empty after tokenization");
 

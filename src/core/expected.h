@@ -85,7 +85,8 @@ class [[nodiscard]] Status {
 
 #define TM_CONCAT_INNER(a, b) a##b
 #define TM_CONCAT(a, b) TM_CONCAT_INNER(a, b)
-// `TM_ASSIGN(auto file, GGUFFile::open(path));`
+// `TM_ASSIGN(auto file, GGUFFile::open(path));` Expands to several statements: never use it as
+// the unbraced body of an if/for.
 #define TM_ASSIGN(decl, expr)                                        \
   auto TM_CONCAT(tm_assign_, __LINE__) = (expr);                     \
   if (!TM_CONCAT(tm_assign_, __LINE__).ok())                         \

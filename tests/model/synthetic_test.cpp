@@ -2,7 +2,9 @@
 // (../shared/fixtures/synthetic), plus batching and KV-cache consistency on the same models.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>

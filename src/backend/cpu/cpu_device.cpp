@@ -29,7 +29,8 @@ class HostBuffer final : public Buffer {
 size_t physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page_size = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page_size > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page_size) : 0;
+  return pages > 0 && page_size > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page_size)
+                                    : 0;
 }
 
 }  // namespace
@@ -86,11 +87,12 @@ void CpuDevice::matmul(const Tensor& w, const Tensor& x, Tensor& y) {
 }
 
 void CpuDevice::get_rows(const Tensor& table, std::span<const int32_t> ids, Tensor& y) {
-  TM_CHECK(y.cols() == table.cols() && y.rows() >= static_cast<int64_t>(ids.size()), "get_rows shapes");
+  TM_CHECK(y.cols() == table.cols() && y.rows() >= static_cast<int64_t>(ids.size()),
+           "get_rows shapes");
   for (size_t t = 0; t < ids.size(); ++t) {
     TM_CHECK(ids[t] >= 0 && ids[t] < table.rows(), "get_rows: id out of range");
-    quant::dequantize_row(table.type, table.row<const uint8_t>(ids[t]), y.row<float>(static_cast<int64_t>(t)),
-                          table.cols());
+    quant::dequantize_row(table.type, table.row<const uint8_t>(ids[t]),
+                          y.row<float>(static_cast<int64_t>(t)), table.cols());
   }
 }
 
@@ -168,7 +170,8 @@ void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& 
   const int32_t hd = shape.head_dim;
   const int32_t group = shape.n_head / shape.n_kv_head;  // query heads per KV head (GQA)
   TM_CHECK(q.cols() == static_cast<int64_t>(shape.n_head) * hd, "attention q shape");
-  TM_CHECK(out.cols() == q.cols() && static_cast<int64_t>(tokens.size()) == q.rows(), "attention out");
+  TM_CHECK(out.cols() == q.cols() && static_cast<int64_t>(tokens.size()) == q.rows(),
+           "attention out");
   for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, static_cast<size_t>(2 * hd));
   const int64_t n_items = q.rows() * shape.n_head;
   pool_.parallel_for(n_items, [&](int64_t begin, int64_t end, int thread) {
@@ -190,7 +193,8 @@ void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& 
       float m = -INFINITY;
       float l = 0.0f;
       for (int32_t p = first; p <= tok.pos; ++p) {
-        const int32_t slot = tok.block_table[p / shape.block_size] * shape.block_size + p % shape.block_size;
+        const int32_t slot =
+            tok.block_table[p / shape.block_size] * shape.block_size + p % shape.block_size;
         const uint16_t* kr = k_cache.row<const uint16_t>(slot) + static_cast<int64_t>(kv_h) * hd;
         float s = 0.0f;
         for (int32_t i = 0; i < hd; ++i) s += q_scaled[i] * f16_to_f32(kr[i]);
@@ -212,7 +216,8 @@ void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& 
   });
 }
 
-void CpuDevice::gated_activation(const Tensor& gate, const Tensor& up, Activation act, Tensor& out) {
+void CpuDevice::gated_activation(const Tensor& gate, const Tensor& up, Activation act,
+                                 Tensor& out) {
   TM_CHECK(gate.cols() == up.cols() && out.cols() == gate.cols() && gate.rows() == up.rows(),
            "gated_activation shapes");
   pool_.parallel_for(gate.rows(), [&](int64_t begin, int64_t end, int) {
@@ -261,7 +266,8 @@ void CpuDevice::scale(Tensor& y, float s) {
 }
 
 void CpuDevice::copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) {
-  TM_CHECK(src.cols() == dst.cols() && dst.rows() >= static_cast<int64_t>(rows.size()), "copy_rows shapes");
+  TM_CHECK(src.cols() == dst.cols() && dst.rows() >= static_cast<int64_t>(rows.size()),
+           "copy_rows shapes");
   for (size_t j = 0; j < rows.size(); ++j)
     std::memcpy(dst.row<float>(static_cast<int64_t>(j)), src.row<const float>(rows[j]),
                 static_cast<size_t>(src.cols()) * sizeof(float));
@@ -269,7 +275,8 @@ void CpuDevice::copy_rows(const Tensor& src, std::span<const int64_t> rows, Tens
 
 void CpuDevice::read_rows(const Tensor& src, float* host) {
   for (int64_t r = 0; r < src.rows(); ++r)
-    std::memcpy(host + r * src.cols(), src.row<const float>(r), static_cast<size_t>(src.cols()) * sizeof(float));
+    std::memcpy(host + r * src.cols(), src.row<const float>(r),
+                static_cast<size_t>(src.cols()) * sizeof(float));
 }
 
 }  // namespace tmill::backend

@@ -1,0 +1,35 @@
+// CPU matrix-vector / matrix-matrix products against weights stored in any supported tensor
+// format (quant/formats.h), plus the fast row dequantizer they use.
+//
+// Kernels: AVX2+FMA+F16C when the running CPU has them (checked once at run time; the build
+// itself uses no -march flags), otherwise portable scalar code. Both are tested against the
+// scalar reference in quant/formats.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace tmill::cpu {
+
+// y[t][o] = sum_i W[o][i] * x[t][i] for t < n_tokens, o in [row_begin, row_end).
+// W: rows of `type` (row stride w_row_bytes; any byte alignment), x: f32 [n_tokens][n_in]
+// (row stride n_in), y: f32 [n_tokens][y_stride]. scratch: >= n_in floats owned by the
+// calling thread. `type` must satisfy quant::is_supported and n_in must be a multiple of its
+// block size. Thread-safe for disjoint row ranges (each thread with its own scratch).
+void matmul_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in, const float* x,
+                 int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end,
+                 float* scratch /* >= n_in floats */);
+
+// Same result as quant::dequantize_row (bit-identical except for NaN payloads in f16 values),
+// using SIMD where available. For embedding lookups and other row-wise dequantization.
+void dequantize_row(DType type, const uint8_t* src, float* dst, int64_t n);
+
+// Whether the SIMD kernels are in use. set_simd_enabled(false) forces the scalar kernels
+// (tests use it to cover both paths); set_simd_enabled(true) re-enables SIMD only if the CPU
+// supports it. Not meant to be toggled while kernels run on other threads.
+bool simd_enabled();
+void set_simd_enabled(bool on);
+
+}  // namespace tmill::cpu
