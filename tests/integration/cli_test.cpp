@@ -1,0 +1,119 @@
+// The tokenmill binary's command-line contracts: logits file format, inspect, and clear errors
+// with a non-zero exit code for bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace {
+
+const std::string kBin = TOKENMILL_BINARY;
+const std::string kSynthetic = std::string(TOKENMILL_SHARED_FIXTURES) + "/synthetic/";
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = kBin + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, ""};
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+  return out;
+}
+
+TEST(Cli, LogitsWritesRowMajorFloat32MatchingLlamaCpp) {
+  std::ifstream tokens_in(kSynthetic + "tokens.csv");
+  std::string tokens((std::istreambuf_iterator<char>(tokens_in)), std::istreambuf_iterator<char>());
+  while (!tokens.empty() && (tokens.back() == '\n' || tokens.back() == '\r')) tokens.pop_back();
+  const std::string out = testing::TempDir() + "/tm_logits.bin";
+  Result r = run("logits -m " + kSynthetic + "tiny-F16.gguf --tokens " + tokens + " --out " + out + " -t 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto ours = read_floats(out);
+  const auto ref = read_floats(kSynthetic + "tiny-F16.logits");
+  ASSERT_EQ(ours.size(), ref.size());  // 64 x 4096
+  for (size_t row = 0; row < 64; ++row) {
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < 4096; ++i) {
+      const double a = ours[row * 4096 + i], b = ref[row * 4096 + i];
+      ab += a * b;
+      aa += a * a;
+      bb += b * b;
+    }
+    EXPECT_GT(ab / std::sqrt(aa * bb), 0.9999) << "row " << row;
+  }
+}
+
+TEST(Cli, LogitsRejectsBadTokenLists) {
+  const std::string model = kSynthetic + "tiny-F32.gguf";
+  Result r = run("logits -m " + model + " --tokens 1,x,3 --out /dev/null");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("'x' is not a token id"), std::string::npos) << r.output;
+  r = run("logits -m " + model + " --tokens 1,99999 --out /dev/null");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("outside the vocabulary"), std::string::npos) << r.output;
+}
+
+TEST(Cli, InspectPrintsMetadataAndTensors) {
+  Result r = run("inspect " + kSynthetic + "tiny-Q4_K.gguf");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("general.architecture"), std::string::npos);
+  EXPECT_NE(r.output.find("blk.1.ffn_down.weight"), std::string::npos);
+  EXPECT_NE(r.output.find("Q4_K"), std::string::npos);
+}
+
+TEST(Cli, MissingShippedModelSaysHowToFetchIt) {
+  const std::string cmd = "TOKENMILL_MODELS=/nonexistent " + kBin + " run -m gemma3-270m -p hi 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[1024];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(out.find("scripts/fetch-models gemma3-270m"), std::string::npos) << out;
+}
+
+TEST(Cli, UnknownModelPathAndCorruptFilesAreCleanErrors) {
+  Result r = run("run -m /nonexistent/model.gguf -p hi");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("no such model file"), std::string::npos) << r.output;
+  const std::string bad = testing::TempDir() + "/tm_bad.gguf";
+  {
+    std::ofstream f(bad, std::ios::binary);
+    f << "GGUF\x03\x00\x00\x00garbage";
+  }
+  r = run("inspect " + bad);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("gguf:"), std::string::npos) << r.output;
+}
+
+TEST(Cli, HelpListsCommands) {
+  Result r = run("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* cmd : {"run", "logits", "perplexity", "inspect", "tokenize", "detokenize"})
+    EXPECT_NE(r.output.find(cmd), std::string::npos) << cmd;
+}
+
+}  // namespace
