@@ -43,8 +43,10 @@ Status write_logits(const std::string& model_name, const std::string& tokens_tex
   FILE* f = std::fopen(out_path.c_str(), "wb");
   if (f == nullptr) return fail("cannot open '", out_path, "' for writing");
   const size_t written = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
-  if (std::fclose(f) != 0 || written != logits.size()) return fail("error writing '", out_path, "'");
-  std::fprintf(stderr, "wrote %zu x %d float32 logits to %s\n", ids.size(), n_vocab, out_path.c_str());
+  if (std::fclose(f) != 0 || written != logits.size())
+    return fail("error writing '", out_path, "'");
+  std::fprintf(stderr, "wrote %zu x %d float32 logits to %s\n", ids.size(), n_vocab,
+               out_path.c_str());
   return Status::success();
 }
 
@@ -59,7 +61,8 @@ void register_logits(CLI::App& app, int& exit_code) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("-m,--model", a->model, "GGUF file or shipped model name")->required();
-  cmd->add_option("--tokens", a->tokens, "comma-separated token ids fed at positions 0..n-1")->required();
+  cmd->add_option("--tokens", a->tokens, "comma-separated token ids fed at positions 0..n-1")
+      ->required();
   cmd->add_option("--out", a->out, "output file")->required();
   cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all cores)");
   cmd->callback([a, &exit_code] {

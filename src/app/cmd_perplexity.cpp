@@ -28,7 +28,8 @@ Status compute_perplexity(const PerplexityArgs& a) {
   options.n_ctx = a.n_ctx;
   options.max_chunks = a.n_chunks;
   options.on_chunk = [](int64_t done, int64_t total, double ppl) {
-    std::fprintf(stderr, "[%lld/%lld] %.4f\n", static_cast<long long>(done), static_cast<long long>(total), ppl);
+    std::fprintf(stderr, "[%lld/%lld] %.4f\n", static_cast<long long>(done),
+                 static_cast<long long>(total), ppl);
   };
   TM_ASSIGN(auto r, engine::perplexity(*lm.model, tokenizer, ss.str(), options));
   std::fprintf(stderr, "%lld text tokens; %lld chunks of %d evaluated in %.1f s (%.1f tokens/s)\n",

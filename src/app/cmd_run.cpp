@@ -42,7 +42,8 @@ Status run_generation(RunArgs a) {
   if (static_cast<int64_t>(ids.size()) >= n_ctx)
     return fail("prompt has ", ids.size(), " tokens, which does not fit the context of ", n_ctx,
                 " (raise --ctx-size, up to the model's ", m.hparams().n_ctx_train, ")");
-  const int32_t n_predict = std::min<int32_t>(a.n_predict, n_ctx - static_cast<int32_t>(ids.size()));
+  const int32_t n_predict =
+      std::min<int32_t>(a.n_predict, n_ctx - static_cast<int32_t>(ids.size()));
 
   a.sampling.seed = a.seed_given ? a.seed : std::random_device{}();
   TM_TRY(engine::validate(a.sampling, n_vocab));
@@ -53,7 +54,8 @@ Status run_generation(RunArgs a) {
 
   std::vector<float> logits(static_cast<size_t>(n_vocab));
   model::Batch batch;
-  for (size_t i = 0; i < ids.size(); ++i) batch.add(ids[i], static_cast<int32_t>(i), 0, i + 1 == ids.size());
+  for (size_t i = 0; i < ids.size(); ++i)
+    batch.add(ids[i], static_cast<int32_t>(i), 0, i + 1 == ids.size());
   const double t0 = now_seconds();
   TM_TRY(m.forward(batch, *kv, logits));
   const double t_prompt = now_seconds() - t0;
@@ -81,11 +83,12 @@ Status run_generation(RunArgs a) {
   std::fputs(decoder.flush().c_str(), stdout);
   std::fputs("\n", stdout);
   const double t_gen = now_seconds() - t1;
-  std::fprintf(stderr, "\nprompt:     %5zu tokens in %7.3f s = %8.2f tokens/s\n", ids.size(), t_prompt,
-               static_cast<double>(ids.size()) / t_prompt);
+  std::fprintf(stderr, "\nprompt:     %5zu tokens in %7.3f s = %8.2f tokens/s\n", ids.size(),
+               t_prompt, static_cast<double>(ids.size()) / t_prompt);
   std::fprintf(stderr, "generation: %5d tokens in %7.3f s = %8.2f tokens/s  (seed %llu, %s)\n",
                n_generated, t_gen, n_generated > 0 ? n_generated / t_gen : 0.0,
-               static_cast<unsigned long long>(a.sampling.seed), lm.device->info().description.c_str());
+               static_cast<unsigned long long>(a.sampling.seed),
+               lm.device->info().description.c_str());
   return Status::success();
 }
 
@@ -94,19 +97,23 @@ Status run_generation(RunArgs a) {
 void register_run(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("run", "Generate text from a prompt (streams to stdout)");
   auto a = std::make_shared<RunArgs>();
-  cmd->add_option("-m,--model", a->model, "GGUF file or shipped model name (smollm2-135m, gemma3-270m)")
+  cmd->add_option("-m,--model", a->model,
+                  "GGUF file or shipped model name (smollm2-135m, gemma3-270m)")
       ->required();
   cmd->add_option("-p,--prompt", a->prompt, "prompt text")->required();
-  cmd->add_option("-n,--n-predict", a->n_predict, "maximum tokens to generate")->capture_default_str();
+  cmd->add_option("-n,--n-predict", a->n_predict, "maximum tokens to generate")
+      ->capture_default_str();
   cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (capped at the model's)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all cores)");
   cmd->add_flag("--chat", a->chat, "wrap the prompt as one user turn in the model's chat format");
-  cmd->add_option("--temp", a->sampling.temperature, "temperature (0 = greedy)")->capture_default_str();
+  cmd->add_option("--temp", a->sampling.temperature, "temperature (0 = greedy)")
+      ->capture_default_str();
   cmd->add_option("--top-k", a->sampling.top_k, "top-k (0 = off)")->capture_default_str();
   cmd->add_option("--top-p", a->sampling.top_p, "top-p (1 = off)")->capture_default_str();
   cmd->add_option("--min-p", a->sampling.min_p, "min-p (0 = off)")->capture_default_str();
-  cmd->add_option("--repeat-penalty", a->sampling.repetition_penalty, "repetition penalty (1 = off)")
+  cmd->add_option("--repeat-penalty", a->sampling.repetition_penalty,
+                  "repetition penalty (1 = off)")
       ->capture_default_str();
   cmd->add_option("--repeat-last-n", a->sampling.penalty_last_n, "tokens the penalties look back")
       ->capture_default_str();

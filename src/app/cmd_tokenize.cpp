@@ -36,7 +36,8 @@ void register_tokenize(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("tokenize", "Tokenize stdin");
   cmd->add_option("-m,--model", a->model, "GGUF file or shipped model name")->required();
-  cmd->add_flag("--ids", a->ids, "print one JSON array of ids (default: one 'id<TAB>piece' per line)");
+  cmd->add_flag("--ids", a->ids,
+                "print one JSON array of ids (default: one 'id<TAB>piece' per line)");
   cmd->add_flag("--add-special", a->add_special, "add BOS/EOS as the model's metadata says");
   cmd->add_flag("--parse-special", a->parse_special, "parse special-token text as single tokens");
   cmd->callback([a, &exit_code] {
@@ -45,7 +46,8 @@ void register_tokenize(CLI::App& app, int& exit_code) {
       exit_code = report_error(tokenizer.error().message);
       return;
     }
-    const std::vector<int32_t> ids = tokenizer->encode(read_stdin(), a->add_special, a->parse_special);
+    const std::vector<int32_t> ids =
+        tokenizer->encode(read_stdin(), a->add_special, a->parse_special);
     if (a->ids) {
       std::printf("%s\n", nlohmann::json(ids).dump().c_str());
       return;

@@ -45,7 +45,8 @@ Expected<std::string> resolve_model_path(const std::string& name_or_path) {
   return fail("no such model file '", name_or_path, "' (pass a GGUF path or one of: ", names, ")");
 }
 
-Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads, int32_t max_batch_tokens) {
+Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
+                                 int32_t max_batch_tokens) {
   LoadedModel lm;
   TM_ASSIGN(lm.path, resolve_model_path(name_or_path));
   TM_ASSIGN(gguf::File file, gguf::File::open(lm.path));

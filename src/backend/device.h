@@ -51,7 +51,7 @@ struct DeviceInfo {
 
 // Per-token placement in the paged KV cache for one attention call.
 struct AttentionToken {
-  int32_t pos = 0;                     // position of this token in its sequence
+  int32_t pos = 0;                       // position of this token in its sequence
   const int32_t* block_table = nullptr;  // the sequence's cache blocks, in position order
 };
 
@@ -86,7 +86,8 @@ class Device {
   // Rotate each head of x ([n_tok][n_heads*head_dim]) in place by its token's position.
   // freq_factors (optional, n_rot/2 floats) divide the base frequencies (Llama 3 style).
   virtual void rope(Tensor& x, int32_t head_dim, int32_t n_rot, std::span<const int32_t> positions,
-                    float freq_base, float freq_scale, const float* freq_factors, RopeMode mode) = 0;
+                    float freq_base, float freq_scale, const float* freq_factors,
+                    RopeMode mode) = 0;
   // Store K and V rows ([n_tok][n_kv_head*head_dim]) into cache slots (one per token).
   virtual void kv_store(const Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                         std::span<const int32_t> slots) = 0;
@@ -98,9 +99,9 @@ class Device {
   // out[t] = act(gate[t]) * up[t]
   virtual void gated_activation(const Tensor& gate, const Tensor& up, Activation act,
                                 Tensor& out) = 0;
-  virtual void add(Tensor& y, const Tensor& x) = 0;            // y += x
-  virtual void add_bias(Tensor& y, const Tensor& bias) = 0;    // each row of y += bias
-  virtual void scale(Tensor& y, float s) = 0;                  // y *= s
+  virtual void add(Tensor& y, const Tensor& x) = 0;          // y += x
+  virtual void add_bias(Tensor& y, const Tensor& bias) = 0;  // each row of y += bias
+  virtual void scale(Tensor& y, float s) = 0;                // y *= s
   // dst[j] = src[rows[j]] (f32 rows on this device).
   virtual void copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) = 0;
   // Copy a device tensor's rows into host memory (f32 rows, densely packed).
@@ -113,7 +114,8 @@ struct DeviceOptions {
 };
 
 // The registry: names the available backends and creates devices by name ("cpu").
-Expected<std::unique_ptr<Device>> create_device(const std::string& name, const DeviceOptions& options);
+Expected<std::unique_ptr<Device>> create_device(const std::string& name,
+                                                const DeviceOptions& options);
 std::span<const std::string> available_backends();
 
 }  // namespace tmill::backend

@@ -11,7 +11,8 @@ const std::array<std::string, 1> kBackends = {"cpu"};
 
 std::span<const std::string> available_backends() { return kBackends; }
 
-Expected<std::unique_ptr<Device>> create_device(const std::string& name, const DeviceOptions& options) {
+Expected<std::unique_ptr<Device>> create_device(const std::string& name,
+                                                const DeviceOptions& options) {
   if (name == "cpu") return std::unique_ptr<Device>(std::make_unique<CpuDevice>(options));
   std::string known;
   for (const auto& b : kBackends) known += (known.empty() ? "" : ", ") + b;

@@ -4,11 +4,11 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define TM_CHECK(cond, msg)                                                                 \
-  do {                                                                                      \
-    if (!(cond)) {                                                                          \
+#define TM_CHECK(cond, msg)                                                                    \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
       std::fprintf(stderr, "tokenmill internal error at %s:%d: %s (%s)\n", __FILE__, __LINE__, \
-                   msg, #cond);                                                             \
-      std::abort();                                                                         \
-    }                                                                                       \
+                   msg, #cond);                                                                \
+      std::abort();                                                                            \
+    }                                                                                          \
   } while (0)

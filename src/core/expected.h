@@ -20,11 +20,7 @@ inline std::string to_message_part(std::string_view s) { return std::string(s); 
 inline std::string to_message_part(const char* s) { return s; }
 inline std::string to_message_part(char c) { return std::string(1, c); }
 template <class N>
-  requires std::is_arithmetic_v<N>
-std::string to_message_part(N n) {
-  return std::to_string(n);
-}
-
+requires std::is_arithmetic_v<N> std::string to_message_part(N n) { return std::to_string(n); }
 
 // Builds an Error; `return tmill::fail("tensor '", name, "' is missing");`
 template <class... Parts>
@@ -38,7 +34,7 @@ Error fail(Parts&&... parts) {
 template <class T>
 class [[nodiscard]] Expected {
  public:
-  Expected(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
+  Expected(T value) : state_(std::move(value)) {}      // NOLINT: implicit by design
   Expected(Error error) : state_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(state_); }
@@ -77,9 +73,9 @@ class [[nodiscard]] Status {
 }  // namespace tmill
 
 // Propagate an error from an Expected/Status expression.
-#define TM_TRY(expr)                                   \
-  do {                                                 \
-    auto&& tm_try_result_ = (expr);                    \
+#define TM_TRY(expr)                                         \
+  do {                                                       \
+    auto&& tm_try_result_ = (expr);                          \
     if (!tm_try_result_.ok()) return tm_try_result_.error(); \
   } while (0)
 
@@ -87,8 +83,7 @@ class [[nodiscard]] Status {
 #define TM_CONCAT(a, b) TM_CONCAT_INNER(a, b)
 // `TM_ASSIGN(auto file, GGUFFile::open(path));` Expands to several statements: never use it as
 // the unbraced body of an if/for.
-#define TM_ASSIGN(decl, expr)                                        \
-  auto TM_CONCAT(tm_assign_, __LINE__) = (expr);                     \
-  if (!TM_CONCAT(tm_assign_, __LINE__).ok())                         \
-    return TM_CONCAT(tm_assign_, __LINE__).error();                  \
+#define TM_ASSIGN(decl, expr)                                                                \
+  auto TM_CONCAT(tm_assign_, __LINE__) = (expr);                                             \
+  if (!TM_CONCAT(tm_assign_, __LINE__).ok()) return TM_CONCAT(tm_assign_, __LINE__).error(); \
   decl = std::move(TM_CONCAT(tm_assign_, __LINE__)).value()

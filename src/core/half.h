@@ -40,7 +40,8 @@ inline uint16_t f32_to_f16(float f) {
   const uint32_t sign = (x >> 16) & 0x8000u;
   const int32_t exponent = static_cast<int32_t>((x >> 23) & 0xffu) - 127 + 15;
   uint32_t mantissa = x & 0x7fffffu;
-  if (((x >> 23) & 0xffu) == 0xffu) return static_cast<uint16_t>(sign | 0x7c00u | (mantissa ? 0x200u : 0));
+  if (((x >> 23) & 0xffu) == 0xffu)
+    return static_cast<uint16_t>(sign | 0x7c00u | (mantissa ? 0x200u : 0));
   if (exponent >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00u);
   if (exponent <= 0) {
     if (exponent < -10) return static_cast<uint16_t>(sign);

@@ -26,11 +26,13 @@ Expected<PerplexityResult> perplexity(model::Model& model, const tok::Tokenizer&
   if (n_ctx > model.hparams().n_ctx_train)
     return fail("perplexity context ", n_ctx, " exceeds the model's ", model.hparams().n_ctx_train);
   const int32_t n_vocab = model.hparams().n_vocab;
-  const std::vector<int32_t> tokens = tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/false);
+  const std::vector<int32_t> tokens =
+      tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/false);
   PerplexityResult result;
   result.n_text_tokens = static_cast<int64_t>(tokens.size());
   const int64_t available = result.n_text_tokens / n_ctx;
-  if (available == 0) return fail("the text has ", tokens.size(), " tokens, fewer than one chunk of ", n_ctx);
+  if (available == 0)
+    return fail("the text has ", tokens.size(), " tokens, fewer than one chunk of ", n_ctx);
   result.n_chunks = options.max_chunks > 0 ? std::min(options.max_chunks, available) : available;
 
   TM_ASSIGN(auto kv, model.create_kv_cache(n_ctx));
@@ -52,12 +54,14 @@ Expected<PerplexityResult> perplexity(model::Model& model, const tok::Tokenizer&
     }
     TM_TRY(model.forward(batch, *kv, logits));
     for (int32_t j = first; j < n_ctx - 1; ++j) {
-      const float* row = logits.data() + static_cast<size_t>(j - first) * static_cast<size_t>(n_vocab);
+      const float* row =
+          logits.data() + static_cast<size_t>(j - first) * static_cast<size_t>(n_vocab);
       nll += negative_log_likelihood(row, n_vocab, tokens[start + static_cast<size_t>(j) + 1]);
       ++result.n_scored;
     }
     if (options.on_chunk)
-      options.on_chunk(c + 1, result.n_chunks, std::exp(nll / static_cast<double>(result.n_scored)));
+      options.on_chunk(c + 1, result.n_chunks,
+                       std::exp(nll / static_cast<double>(result.n_scored)));
   }
   kv->release(0);
   result.seconds = now_seconds() - t0;

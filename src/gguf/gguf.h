@@ -44,8 +44,8 @@ struct Value {
   std::variant<uint64_t, int64_t, double, bool, std::string, std::shared_ptr<Array>> data;
 
   // Conversions that succeed only when the stored type fits (no silent truncation).
-  std::optional<int64_t> as_int() const;     // any integer type (uint64 above INT64_MAX fails)
-  std::optional<double> as_float() const;    // float32/float64 and integers
+  std::optional<int64_t> as_int() const;   // any integer type (uint64 above INT64_MAX fails)
+  std::optional<double> as_float() const;  // float32/float64 and integers
   std::optional<bool> as_bool() const;
   const std::string* as_string() const;
   const Array* as_array() const;
@@ -74,8 +74,8 @@ struct TensorInfo {
   int n_dims = 0;
   int64_t ne[4] = {1, 1, 1, 1};  // ne[0] is the contiguous (row) dimension, as in ggml
   DType type = DType::F32;
-  uint64_t offset = 0;       // relative to the start of the data section
-  uint64_t size_bytes = 0;   // validated: fits in the file
+  uint64_t offset = 0;            // relative to the start of the data section
+  uint64_t size_bytes = 0;        // validated: fits in the file
   const uint8_t* data = nullptr;  // points into the mapping/bytes
 
   int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
@@ -134,7 +134,8 @@ class Writer {
   void add_float32_array(std::string key, std::vector<float> v);
   void add_int32_array(std::string key, std::vector<int32_t> v);
   // `data` must be exactly the bytes of a tensor of `type` with dims ne (ne[0] innermost).
-  Status add_tensor(std::string name, DType type, std::vector<int64_t> ne, std::span<const uint8_t> data);
+  Status add_tensor(std::string name, DType type, std::vector<int64_t> ne,
+                    std::span<const uint8_t> data);
 
   std::vector<uint8_t> to_bytes() const;
   Status write(const std::string& path) const;

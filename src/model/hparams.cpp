@@ -13,7 +13,8 @@ const std::vector<std::string>& supported_architectures() {
 namespace {
 
 // Reads "<arch>.<suffix>" as a positive int32.
-Expected<int32_t> required_int(const gguf::File& f, const std::string& arch, const std::string& suffix) {
+Expected<int32_t> required_int(const gguf::File& f, const std::string& arch,
+                               const std::string& suffix) {
   const std::string key = arch + "." + suffix;
   const gguf::Value* v = f.find(key);
   if (v == nullptr) return fail("model metadata is missing '", key, "'");
@@ -60,7 +61,8 @@ Expected<HParams> read_hparams(const gguf::File& f) {
   hp.head_dim = optional_int(f, a + ".attention.key_length", hp.n_embd / hp.n_head);
   hp.head_dim_v = optional_int(f, a + ".attention.value_length", hp.head_dim);
   if (hp.head_dim_v != hp.head_dim)
-    return fail("key_length ", hp.head_dim, " != value_length ", hp.head_dim_v, " is not supported");
+    return fail("key_length ", hp.head_dim, " != value_length ", hp.head_dim_v,
+                " is not supported");
   hp.n_rot = optional_int(f, a + ".rope.dimension_count", hp.head_dim);
   if (hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0)
     return fail("rope.dimension_count ", hp.n_rot, " must be even and <= head dim ", hp.head_dim);
@@ -82,7 +84,8 @@ Expected<HParams> read_hparams(const gguf::File& f) {
   // Vocab size: the embedding table's row count (metadata vocab_size is optional).
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr) return fail("model is missing tensor 'token_embd.weight'");
-  if (embd->ne[1] <= 0 || embd->ne[1] > (1 << 30)) return fail("token_embd.weight has a bad vocab dimension");
+  if (embd->ne[1] <= 0 || embd->ne[1] > (1 << 30))
+    return fail("token_embd.weight has a bad vocab dimension");
   hp.n_vocab = static_cast<int32_t>(embd->ne[1]);
 
   hp.layer_uses_swa.assign(static_cast<size_t>(hp.n_layer), false);
@@ -105,7 +108,8 @@ Expected<HParams> read_hparams(const gguf::File& f) {
     // Five sliding-window layers, then one global layer (Gemma 3's published pattern).
     const int32_t pattern = optional_int(f, a + ".attention.sliding_window_pattern", 6);
     for (int32_t il = 0; il < hp.n_layer; ++il)
-      hp.layer_uses_swa[static_cast<size_t>(il)] = hp.sliding_window > 0 && (il % pattern) < pattern - 1;
+      hp.layer_uses_swa[static_cast<size_t>(il)] =
+          hp.sliding_window > 0 && (il % pattern) < pattern - 1;
   }
   return hp;
 }

@@ -12,11 +12,11 @@
 namespace tmill::model {
 
 struct HParams {
-  std::string arch;         // general.architecture: llama, qwen2, qwen3, gemma3
+  std::string arch;  // general.architecture: llama, qwen2, qwen3, gemma3
   int32_t n_vocab = 0;
-  int32_t n_embd = 0;       // model width d
+  int32_t n_embd = 0;  // model width d
   int32_t n_layer = 0;
-  int32_t n_ff = 0;         // feed-forward width
+  int32_t n_ff = 0;  // feed-forward width
   int32_t n_head = 0;
   int32_t n_kv_head = 0;    // < n_head for grouped-query attention
   int32_t head_dim = 0;     // per-head width of Q and K
@@ -24,9 +24,9 @@ struct HParams {
   int32_t n_rot = 0;        // rotated dims per head
   int32_t n_ctx_train = 0;  // context the model was trained for
   float rms_eps = 1e-5f;
-  float rope_base = 10000.0f;        // RoPE base for full-attention layers
-  float rope_base_swa = 10000.0f;    // RoPE base for sliding-window layers (Gemma 3)
-  float rope_freq_scale = 1.0f;      // 1/linear scaling factor (full-attention layers)
+  float rope_base = 10000.0f;      // RoPE base for full-attention layers
+  float rope_base_swa = 10000.0f;  // RoPE base for sliding-window layers (Gemma 3)
+  float rope_freq_scale = 1.0f;    // 1/linear scaling factor (full-attention layers)
   backend::RopeMode rope_mode = backend::RopeMode::Normal;
   backend::Activation activation = backend::Activation::Silu;
   float embd_scale = 1.0f;           // Gemma multiplies embeddings by sqrt(n_embd)

@@ -6,7 +6,8 @@ namespace tmill::model {
 
 Expected<std::unique_ptr<KvCache>> KvCache::create(backend::Device& device, const HParams& hp,
                                                    int32_t n_blocks, int32_t block_size) {
-  if (n_blocks <= 0 || block_size <= 0) return fail("KV cache needs a positive block count and size");
+  if (n_blocks <= 0 || block_size <= 0)
+    return fail("KV cache needs a positive block count and size");
   std::unique_ptr<KvCache> kv(new KvCache());
   kv->n_blocks_ = n_blocks;
   kv->block_size_ = block_size;
@@ -45,8 +46,8 @@ Status KvCache::reserve(int32_t seq, int32_t n_positions) {
   if (missing <= 0) return Status::success();
   if (missing > static_cast<int64_t>(free_.size())) {
     if (table.empty()) tables_.erase(seq);
-    return fail("KV cache full: sequence ", seq, " needs ", missing, " more blocks of ", block_size_,
-                " tokens but only ", free_.size(), " of ", n_blocks_, " are free");
+    return fail("KV cache full: sequence ", seq, " needs ", missing, " more blocks of ",
+                block_size_, " tokens but only ", free_.size(), " of ", n_blocks_, " are free");
   }
   for (int64_t i = 0; i < missing; ++i) {
     table.push_back(free_.back());

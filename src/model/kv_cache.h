@@ -1,6 +1,7 @@
 // KV cache storage: a pool of fixed-size blocks on the device, and per-sequence block tables.
-// K and V are stored as f16 rows, one row per cache slot: [n_blocks * block_size][n_kv_head * head_dim]
-// per layer. Slot of (seq, pos) = block_table[pos / block_size] * block_size + pos % block_size.
+// K and V are stored as f16 rows, one row per cache slot: [n_blocks * block_size][n_kv_head *
+// head_dim] per layer. Slot of (seq, pos) = block_table[pos / block_size] * block_size + pos %
+// block_size.
 #pragma once
 
 #include <cstdint>

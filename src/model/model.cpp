@@ -14,19 +14,25 @@ constexpr int64_t kLogitRows = 16;  // logits are computed in chunks of this man
 }
 
 Model::Model(gguf::File file, backend::Device& device, HParams hp, Weights w, ModelOptions options)
-    : file_(std::move(file)), device_(device), hp_(std::move(hp)), w_(std::move(w)), options_(options) {}
+    : file_(std::move(file)),
+      device_(device),
+      hp_(std::move(hp)),
+      w_(std::move(w)),
+      options_(options) {}
 
 Expected<std::unique_ptr<Model>> Model::load(gguf::File file, backend::Device& device,
                                              const ModelOptions& options) {
   TM_ASSIGN(HParams hp, read_hparams(file));
   TM_ASSIGN(Weights w, bind_weights(file, hp, device));
   if (options.max_batch_tokens <= 0) return fail("max_batch_tokens must be positive");
-  std::unique_ptr<Model> m(new Model(std::move(file), device, std::move(hp), std::move(w), options));
+  std::unique_ptr<Model> m(
+      new Model(std::move(file), device, std::move(hp), std::move(w), options));
   TM_TRY(m->ensure_buffers());
   return m;
 }
 
-Expected<std::unique_ptr<KvCache>> Model::create_kv_cache(int32_t n_ctx_tokens, int32_t block_size) {
+Expected<std::unique_ptr<KvCache>> Model::create_kv_cache(int32_t n_ctx_tokens,
+                                                          int32_t block_size) {
   if (n_ctx_tokens <= 0) return fail("context size must be positive");
   const int32_t n_blocks = (n_ctx_tokens + block_size - 1) / block_size;
   return KvCache::create(device_, hp_, n_blocks, block_size);
@@ -68,10 +74,11 @@ Status Model::forward(const Batch& batch, KvCache& kv, std::span<float> logits) 
   // Validate everything before touching the cache, so a bad batch changes nothing.
   for (size_t i = 0; i < n; ++i) {
     if (batch.tokens[i] < 0 || batch.tokens[i] >= hp_.n_vocab)
-      return fail("token id ", batch.tokens[i], " at batch index ", i, " is outside the vocabulary (",
-                  hp_.n_vocab, " tokens)");
+      return fail("token id ", batch.tokens[i], " at batch index ", i,
+                  " is outside the vocabulary (", hp_.n_vocab, " tokens)");
     if (batch.positions[i] < 0) return fail("negative position at batch index ", i);
-    if (!kv.has_sequence(batch.seqs[i]) || batch.positions[i] >= kv.reserved_positions(batch.seqs[i]))
+    if (!kv.has_sequence(batch.seqs[i]) ||
+        batch.positions[i] >= kv.reserved_positions(batch.seqs[i]))
       return fail("sequence ", batch.seqs[i], " has no KV cache space reserved for position ",
                   batch.positions[i]);
   }
@@ -84,7 +91,8 @@ Status Model::forward(const Batch& batch, KvCache& kv, std::span<float> logits) 
   return Status::success();
 }
 
-Status Model::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache& kv, float*& logits_out) {
+Status Model::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache& kv,
+                            float*& logits_out) {
   backend::Device& dev = device_;
   const int64_t n = static_cast<int64_t>(end - begin);
   const int64_t d = hp_.n_embd;
@@ -102,14 +110,16 @@ Status Model::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCach
   for (int64_t i = 0; i < n; ++i) {
     const size_t bi = begin + static_cast<size_t>(i);
     slots[static_cast<size_t>(i)] = kv.slot(batch.seqs[bi], batch.positions[bi]);
-    att_tokens[static_cast<size_t>(i)] = {batch.positions[bi], kv.block_table(batch.seqs[bi]).data()};
+    att_tokens[static_cast<size_t>(i)] = {batch.positions[bi],
+                                          kv.block_table(batch.seqs[bi]).data()};
   }
 
   dev.get_rows(w_.token_embd, ids, x);
   if (hp_.embd_scale != 1.0f) dev.scale(x, hp_.embd_scale);
 
   // Per-head views for Q/K norm: [n * heads][hd].
-  const float* freq_factors = w_.rope_freqs ? static_cast<const float*>(w_.rope_freqs->data) : nullptr;
+  const float* freq_factors =
+      w_.rope_freqs ? static_cast<const float*>(w_.rope_freqs->data) : nullptr;
   for (int32_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& l = w_.layers[static_cast<size_t>(il)];
     const bool swa = hp_.layer_uses_swa[static_cast<size_t>(il)];

@@ -40,7 +40,8 @@ class Model {
  private:
   Model(gguf::File file, backend::Device& device, HParams hp, Weights w, ModelOptions options);
   Status ensure_buffers();
-  Status forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache& kv, float*& logits_out);
+  Status forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache& kv,
+                       float*& logits_out);
 
   gguf::File file_;
   backend::Device& device_;
@@ -50,14 +51,14 @@ class Model {
 
   // Activation buffers for up to max_batch_tokens tokens, allocated once.
   std::unique_ptr<backend::Buffer> arena_;
-  float* x_ = nullptr;     // [n][n_embd] residual stream
-  float* h_ = nullptr;     // [n][n_embd] normalized input / block output
-  float* q_ = nullptr;     // [n][n_head*hd]
-  float* k_ = nullptr;     // [n][n_kv*hd]
-  float* v_ = nullptr;     // [n][n_kv*hd]
-  float* att_ = nullptr;   // [n][n_head*hd]
-  float* gate_ = nullptr;  // [n][n_ff]
-  float* up_ = nullptr;    // [n][n_ff]
+  float* x_ = nullptr;       // [n][n_embd] residual stream
+  float* h_ = nullptr;       // [n][n_embd] normalized input / block output
+  float* q_ = nullptr;       // [n][n_head*hd]
+  float* k_ = nullptr;       // [n][n_kv*hd]
+  float* v_ = nullptr;       // [n][n_kv*hd]
+  float* att_ = nullptr;     // [n][n_head*hd]
+  float* gate_ = nullptr;    // [n][n_ff]
+  float* up_ = nullptr;      // [n][n_ff]
   float* logits_ = nullptr;  // [kLogitRows][n_vocab]
 };
 

@@ -57,7 +57,8 @@ class Binder {
     }
     // Norms, biases and frequency factors are read directly as floats by the ops.
     if (dims.size() == 1 && info->type != DType::F32) {
-      problems_.push_back("tensor '" + name + "' must be F32, is " + std::string(dtype_name(info->type)));
+      problems_.push_back("tensor '" + name + "' must be F32, is " +
+                          std::string(dtype_name(info->type)));
       return std::nullopt;
     }
     return *placed;

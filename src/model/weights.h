@@ -13,16 +13,16 @@ namespace tmill::model {
 using backend::Tensor;
 
 struct LayerWeights {
-  Tensor attn_norm;                          // [n_embd]
-  Tensor wq, wk, wv;                         // [n_embd] -> [n_head*hd], [n_kv*hd], [n_kv*hd]
-  std::optional<Tensor> bq, bk, bv;          // Qwen2 biases
-  std::optional<Tensor> q_norm, k_norm;      // [head_dim] per-head RMSNorm (Qwen3, Gemma 3)
-  Tensor wo;                                 // [n_head*hd] -> [n_embd]
-  std::optional<Tensor> post_attn_norm;      // Gemma 3
-  Tensor ffn_norm;                           // [n_embd]
-  Tensor w_gate, w_up;                       // [n_embd] -> [n_ff]
-  Tensor w_down;                             // [n_ff] -> [n_embd]
-  std::optional<Tensor> post_ffn_norm;       // Gemma 3
+  Tensor attn_norm;                      // [n_embd]
+  Tensor wq, wk, wv;                     // [n_embd] -> [n_head*hd], [n_kv*hd], [n_kv*hd]
+  std::optional<Tensor> bq, bk, bv;      // Qwen2 biases
+  std::optional<Tensor> q_norm, k_norm;  // [head_dim] per-head RMSNorm (Qwen3, Gemma 3)
+  Tensor wo;                             // [n_head*hd] -> [n_embd]
+  std::optional<Tensor> post_attn_norm;  // Gemma 3
+  Tensor ffn_norm;                       // [n_embd]
+  Tensor w_gate, w_up;                   // [n_embd] -> [n_ff]
+  Tensor w_down;                         // [n_ff] -> [n_embd]
+  std::optional<Tensor> post_ffn_norm;   // Gemma 3
 };
 
 struct Weights {

@@ -46,7 +46,9 @@ TEST(CpuOps, MatmulF32MatchesNaive) {
   for (int64_t t = 0; t < n_tok; ++t)
     for (int64_t o = 0; o < n_out; ++o) {
       double ref = 0;
-      for (int64_t i = 0; i < n_in; ++i) ref += static_cast<double>(w[static_cast<size_t>(o * n_in + i)]) * x[static_cast<size_t>(t * n_in + i)];
+      for (int64_t i = 0; i < n_in; ++i)
+        ref += static_cast<double>(w[static_cast<size_t>(o * n_in + i)]) *
+               x[static_cast<size_t>(t * n_in + i)];
       EXPECT_NEAR(y[static_cast<size_t>(t * n_out + o)], ref, 1e-4 * (1 + std::fabs(ref)));
     }
 }
@@ -63,10 +65,13 @@ TEST(CpuOps, RmsNormPerRowAndPerHead) {
   dev->rms_norm(tx, tw, 1e-6f, ty);
   for (int64_t g = 0; g < rows * heads; ++g) {
     double ss = 0;
-    for (int64_t i = 0; i < head; ++i) ss += static_cast<double>(x[static_cast<size_t>(g * head + i)]) * x[static_cast<size_t>(g * head + i)];
+    for (int64_t i = 0; i < head; ++i)
+      ss += static_cast<double>(x[static_cast<size_t>(g * head + i)]) *
+            x[static_cast<size_t>(g * head + i)];
     const double inv = 1.0 / std::sqrt(ss / head + 1e-6);
     for (int64_t i = 0; i < head; ++i)
-      EXPECT_NEAR(y[static_cast<size_t>(g * head + i)], x[static_cast<size_t>(g * head + i)] * inv * w[static_cast<size_t>(i)], 1e-5);
+      EXPECT_NEAR(y[static_cast<size_t>(g * head + i)],
+                  x[static_cast<size_t>(g * head + i)] * inv * w[static_cast<size_t>(i)], 1e-5);
   }
 }
 
@@ -79,14 +84,18 @@ TEST(CpuOps, RopeNormalAndNeoxRotatePairsByPosition) {
     std::vector<int32_t> pos = {0, 7};
     Tensor tx = Tensor::f32_matrix(x.data(), 2, hd, dev.get());
     dev->rope(tx, hd, hd, pos, 10000.0f, 1.0f, nullptr, mode);
-    for (int i = 0; i < hd; ++i) EXPECT_FLOAT_EQ(x[static_cast<size_t>(i)], orig[static_cast<size_t>(i)]);  // position 0: identity
+    for (int i = 0; i < hd; ++i)
+      EXPECT_FLOAT_EQ(x[static_cast<size_t>(i)],
+                      orig[static_cast<size_t>(i)]);  // position 0: identity
     for (int i = 0; i < hd / 2; ++i) {
       const double theta = 7.0 * std::pow(10000.0, -2.0 * i / hd);
       const int a = mode == RopeMode::Normal ? 2 * i : i;
       const int b = mode == RopeMode::Normal ? 2 * i + 1 : i + hd / 2;
       const double x0 = orig[static_cast<size_t>(hd + a)], x1 = orig[static_cast<size_t>(hd + b)];
-      EXPECT_NEAR(x[static_cast<size_t>(hd + a)], x0 * std::cos(theta) - x1 * std::sin(theta), 1e-5);
-      EXPECT_NEAR(x[static_cast<size_t>(hd + b)], x0 * std::sin(theta) + x1 * std::cos(theta), 1e-5);
+      EXPECT_NEAR(x[static_cast<size_t>(hd + a)], x0 * std::cos(theta) - x1 * std::sin(theta),
+                  1e-5);
+      EXPECT_NEAR(x[static_cast<size_t>(hd + b)], x0 * std::sin(theta) + x1 * std::cos(theta),
+                  1e-5);
     }
   }
 }
@@ -102,8 +111,10 @@ TEST(CpuOps, PagedAttentionMatchesNaiveCausalAndWindowed) {
   auto k = random_floats(static_cast<size_t>(n_pos * kvw), 6);
   auto v = random_floats(static_cast<size_t>(n_pos * kvw), 7);
   std::vector<int32_t> slots;
-  for (int32_t p = 0; p < n_pos; ++p) slots.push_back(table[static_cast<size_t>(p / block)] * block + p % block);
-  Tensor tk = Tensor::f32_matrix(k.data(), n_pos, kvw, dev.get()), tv = Tensor::f32_matrix(v.data(), n_pos, kvw, dev.get());
+  for (int32_t p = 0; p < n_pos; ++p)
+    slots.push_back(table[static_cast<size_t>(p / block)] * block + p % block);
+  Tensor tk = Tensor::f32_matrix(k.data(), n_pos, kvw, dev.get()),
+         tv = Tensor::f32_matrix(v.data(), n_pos, kvw, dev.get());
   Tensor tkc;
   tkc.type = DType::F16;
   tkc.ne[0] = kvw;
@@ -134,7 +145,8 @@ TEST(CpuOps, PagedAttentionMatchesNaiveCausalAndWindowed) {
           double d = 0;
           for (int32_t i = 0; i < hd; ++i)
             d += q[t * static_cast<size_t>(n_head * hd) + static_cast<size_t>(h * hd + i)] *
-                 static_cast<double>(f16_to_f32(f32_to_f16(k[static_cast<size_t>(p * kvw + kvh * hd + i)])));
+                 static_cast<double>(
+                     f16_to_f32(f32_to_f16(k[static_cast<size_t>(p * kvw + kvh * hd + i)])));
           s.push_back(d * 0.25);
           mx = std::max(mx, d * 0.25);
         }
@@ -143,8 +155,10 @@ TEST(CpuOps, PagedAttentionMatchesNaiveCausalAndWindowed) {
         for (int32_t i = 0; i < hd; ++i) {
           double ref = 0;
           for (int32_t p = lo; p <= qpos[t]; ++p)
-            ref += s[static_cast<size_t>(p - lo)] / z * f16_to_f32(f32_to_f16(v[static_cast<size_t>(p * kvw + kvh * hd + i)]));
-          EXPECT_NEAR(out[t * static_cast<size_t>(n_head * hd) + static_cast<size_t>(h * hd + i)], ref, 1e-4)
+            ref += s[static_cast<size_t>(p - lo)] / z *
+                   f16_to_f32(f32_to_f16(v[static_cast<size_t>(p * kvw + kvh * hd + i)]));
+          EXPECT_NEAR(out[t * static_cast<size_t>(n_head * hd) + static_cast<size_t>(h * hd + i)],
+                      ref, 1e-4)
               << "window " << window << " token " << t << " head " << h;
         }
       }
@@ -153,8 +167,10 @@ TEST(CpuOps, PagedAttentionMatchesNaiveCausalAndWindowed) {
 
 TEST(CpuOps, GatedActivations) {
   auto dev = cpu();
-  std::vector<float> g = {-3.0f, -0.5f, 0.0f, 0.7f, 4.0f}, u = {1.0f, 2.0f, 3.0f, -1.0f, 0.5f}, o(5);
-  Tensor tg = Tensor::f32_matrix(g.data(), 1, 5, dev.get()), tu = Tensor::f32_matrix(u.data(), 1, 5, dev.get());
+  std::vector<float> g = {-3.0f, -0.5f, 0.0f, 0.7f, 4.0f}, u = {1.0f, 2.0f, 3.0f, -1.0f, 0.5f},
+                     o(5);
+  Tensor tg = Tensor::f32_matrix(g.data(), 1, 5, dev.get()),
+         tu = Tensor::f32_matrix(u.data(), 1, 5, dev.get());
   Tensor to = Tensor::f32_matrix(o.data(), 1, 5, dev.get());
   dev->gated_activation(tg, tu, Activation::Silu, to);
   for (size_t i = 0; i < 5; ++i) EXPECT_NEAR(o[i], g[i] / (1 + std::exp(-g[i])) * u[i], 1e-6);

@@ -36,7 +36,8 @@ TEST_P(ShippedPerplexity, WithinOnePercentOfLlamaCpp) {
   }
   std::ifstream text_in(ref["file"].get<std::string>(), std::ios::binary);
   ASSERT_TRUE(text_in.good()) << "missing " << ref["file"];
-  const std::string text((std::istreambuf_iterator<char>(text_in)), std::istreambuf_iterator<char>());
+  const std::string text((std::istreambuf_iterator<char>(text_in)),
+                         std::istreambuf_iterator<char>());
 
   backend::DeviceOptions opts;
   opts.n_threads = 2;
@@ -62,7 +63,8 @@ TEST_P(ShippedPerplexity, WithinOnePercentOfLlamaCpp) {
   EXPECT_NEAR(r->ppl, expected, 0.01 * expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(ShippedModels, ShippedPerplexity, ::testing::Values("smollm2-135m", "gemma3-270m"));
+INSTANTIATE_TEST_SUITE_P(ShippedModels, ShippedPerplexity,
+                         ::testing::Values("smollm2-135m", "gemma3-270m"));
 
 }  // namespace
 }  // namespace tmill::engine

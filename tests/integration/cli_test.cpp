@@ -47,7 +47,8 @@ TEST(Cli, LogitsWritesRowMajorFloat32MatchingLlamaCpp) {
   std::string tokens((std::istreambuf_iterator<char>(tokens_in)), std::istreambuf_iterator<char>());
   while (!tokens.empty() && (tokens.back() == '\n' || tokens.back() == '\r')) tokens.pop_back();
   const std::string out = testing::TempDir() + "/tm_logits.bin";
-  Result r = run("logits -m " + kSynthetic + "tiny-F16.gguf --tokens " + tokens + " --out " + out + " -t 2");
+  Result r = run("logits -m " + kSynthetic + "tiny-F16.gguf --tokens " + tokens + " --out " + out +
+                 " -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto ours = read_floats(out);
   const auto ref = read_floats(kSynthetic + "tiny-F16.logits");
@@ -83,7 +84,8 @@ TEST(Cli, InspectPrintsMetadataAndTensors) {
 }
 
 TEST(Cli, MissingShippedModelSaysHowToFetchIt) {
-  const std::string cmd = "TOKENMILL_MODELS=/nonexistent " + kBin + " run -m gemma3-270m -p hi 2>&1";
+  const std::string cmd =
+      "TOKENMILL_MODELS=/nonexistent " + kBin + " run -m gemma3-270m -p hi 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::string out;

@@ -55,7 +55,8 @@ std::vector<uint8_t> make_model(const TinySpec& spec) {
   return w.to_bytes();
 }
 
-Expected<std::unique_ptr<Model>> load_bytes(const std::vector<uint8_t>& bytes, backend::Device& dev) {
+Expected<std::unique_ptr<Model>> load_bytes(const std::vector<uint8_t>& bytes,
+                                            backend::Device& dev) {
   TM_ASSIGN(gguf::File f, gguf::File::parse(bytes));
   return Model::load(std::move(f), dev);
 }
@@ -85,7 +86,8 @@ TEST(ModelLoad, UnsupportedArchitectureListsSupportedOnes) {
   spec.arch = "mamba";
   auto m = load_bytes(make_model(spec), *dev);
   ASSERT_FALSE(m.ok());
-  EXPECT_EQ(m.error().message, "unsupported model architecture 'mamba' (supported: llama, qwen2, qwen3, gemma3)");
+  EXPECT_EQ(m.error().message,
+            "unsupported model architecture 'mamba' (supported: llama, qwen2, qwen3, gemma3)");
 }
 
 TEST(ModelLoad, MissingTensorsAreAllListed) {
@@ -95,7 +97,8 @@ TEST(ModelLoad, MissingTensorsAreAllListed) {
   spec.with_layer1_ffn_up = false;
   auto m = load_bytes(make_model(spec), *dev);
   ASSERT_FALSE(m.ok());
-  EXPECT_EQ(m.error().message, "model is missing 2 tensor(s): output_norm.weight, blk.1.ffn_up.weight");
+  EXPECT_EQ(m.error().message,
+            "model is missing 2 tensor(s): output_norm.weight, blk.1.ffn_up.weight");
 }
 
 TEST(ModelLoad, ArchitectureSpecificTensorsAreRequired) {
@@ -104,7 +107,8 @@ TEST(ModelLoad, ArchitectureSpecificTensorsAreRequired) {
   spec.arch = "qwen3";  // needs per-head Q/K norms the llama-shaped file lacks
   auto m = load_bytes(make_model(spec), *dev);
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(m.error().message.find("blk.0.attn_q_norm.weight"), std::string::npos) << m.error().message;
+  EXPECT_NE(m.error().message.find("blk.0.attn_q_norm.weight"), std::string::npos)
+      << m.error().message;
   EXPECT_NE(m.error().message.find("blk.0.attn_k_norm.weight"), std::string::npos);
 }
 
@@ -114,8 +118,9 @@ TEST(ModelLoad, MisshapenTensorIsNamedWithBothShapes) {
   spec.q_rows = 48;
   auto m = load_bytes(make_model(spec), *dev);
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(m.error().message.find("tensor 'blk.0.attn_q.weight' has shape [64, 48], expected [64, 64]"),
-            std::string::npos)
+  EXPECT_NE(
+      m.error().message.find("tensor 'blk.0.attn_q.weight' has shape [64, 48], expected [64, 64]"),
+      std::string::npos)
       << m.error().message;
 }
 

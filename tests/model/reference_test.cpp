@@ -36,14 +36,16 @@ int32_t argmax(const float* a, int32_t n) {
 class ReferenceModel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ReferenceModel, AgreesWithLlamaCpp) {
-  const std::string fixture_path = std::string(TOKENMILL_TEST_FIXTURES) + "/reference/" + GetParam() + ".json";
+  const std::string fixture_path =
+      std::string(TOKENMILL_TEST_FIXTURES) + "/reference/" + GetParam() + ".json";
   std::ifstream in(fixture_path);
   ASSERT_TRUE(in.good()) << "missing fixture " << fixture_path;
   const nlohmann::json fx = nlohmann::json::parse(in);
   const std::string model_path = models_dir() + "/" + fx["file"].get<std::string>();
   struct stat st {};
   if (::stat(model_path.c_str(), &st) != 0) {
-    if (models_required()) FAIL() << "model not found: " << model_path << " (run scripts/fetch-models)";
+    if (models_required())
+      FAIL() << "model not found: " << model_path << " (run scripts/fetch-models)";
     GTEST_SKIP() << "model not found: " << model_path << " (run scripts/fetch-models)";
   }
   backend::DeviceOptions opts;
@@ -78,7 +80,8 @@ TEST_P(ReferenceModel, AgreesWithLlamaCpp) {
     for (int32_t i = 0; i < n; ++i) {
       ++positions;
       const int32_t ref = top[static_cast<size_t>(i)][0][0].get<int32_t>();
-      top1 += argmax(logits.data() + static_cast<size_t>(i) * static_cast<size_t>(n_vocab), n_vocab) == ref;
+      top1 += argmax(logits.data() + static_cast<size_t>(i) * static_cast<size_t>(n_vocab),
+                     n_vocab) == ref;
     }
     // Greedy continuation: compare until llama.cpp's own choice was a near-tie.
     std::vector<float> row(logits.end() - n_vocab, logits.end());
@@ -96,19 +99,23 @@ TEST_P(ReferenceModel, AgreesWithLlamaCpp) {
       b.add(next, n + static_cast<int32_t>(g), 0, true);
       ASSERT_TRUE(m.forward(b, **kv, row).ok());
     }
-    EXPECT_FALSE(diverged_before_tie) << "prompt '" << p["name"].get<std::string>()
-                                      << "': greedy diverged at step " << matched << " before any near-tie";
+    EXPECT_FALSE(diverged_before_tie)
+        << "prompt '" << p["name"].get<std::string>() << "': greedy diverged at step " << matched
+        << " before any near-tie";
     full_matches += matched == greedy.size();
   }
   const double rate = static_cast<double>(top1) / static_cast<double>(positions);
-  std::printf("[ %s ] top-1 agreement %.2f%% over %zu positions; greedy identical in full for %d/%d prompts\n",
-              GetParam().c_str(), 100 * rate, positions, full_matches, n_prompts);
+  std::printf(
+      "[ %s ] top-1 agreement %.2f%% over %zu positions; greedy identical in full for %d/%d "
+      "prompts\n",
+      GetParam().c_str(), 100 * rate, positions, full_matches, n_prompts);
   EXPECT_GE(n_prompts, 20);
   EXPECT_GE(rate, 0.98);
   EXPECT_GE(full_matches, n_prompts - 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(ShippedModels, ReferenceModel, ::testing::Values("smollm2-135m", "gemma3-270m"));
+INSTANTIATE_TEST_SUITE_P(ShippedModels, ReferenceModel,
+                         ::testing::Values("smollm2-135m", "gemma3-270m"));
 
 }  // namespace
 }  // namespace tmill::model

@@ -44,7 +44,9 @@ double cosine(const float* a, const float* b, size_t n) {
   return ab / std::sqrt(aa * bb);
 }
 
-size_t argmax(const float* a, size_t n) { return static_cast<size_t>(std::max_element(a, a + n) - a); }
+size_t argmax(const float* a, size_t n) {
+  return static_cast<size_t>(std::max_element(a, a + n) - a);
+}
 
 struct Loaded {
   std::unique_ptr<backend::Device> device;
@@ -102,14 +104,15 @@ TEST_P(SyntheticFormat, MatchesLlamaCppLogits) {
   const double mean_cos = cos_sum / static_cast<double>(ids.size());
   const double top1_rate = static_cast<double>(top1) / static_cast<double>(ids.size());
   const bool plain = format == "F32" || format == "F16" || format == "BF16";
-  std::printf("[ %-5s ] mean cosine %.7f, top-1 agreement %.1f%%\n", format.c_str(), mean_cos, 100 * top1_rate);
+  std::printf("[ %-5s ] mean cosine %.7f, top-1 agreement %.1f%%\n", format.c_str(), mean_cos,
+              100 * top1_rate);
   EXPECT_GE(mean_cos, plain ? 0.9999 : 0.999);
   EXPECT_GE(top1_rate, 0.99);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFormats, SyntheticFormat,
-                         ::testing::Values("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1",
-                                           "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"));
+                         ::testing::Values("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0",
+                                           "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"));
 
 // Decoding one token at a time through the KV cache gives the same logits as one pass.
 TEST(ModelConsistency, IncrementalDecodeMatchesFullPass) {
@@ -131,7 +134,8 @@ TEST(ModelConsistency, IncrementalDecodeMatchesFullPass) {
     b.clear();
     b.add(ids[static_cast<size_t>(i)], i, 7, true);
     ASSERT_TRUE(m.forward(b, **kv, row).ok());
-    EXPECT_GT(cosine(row.data(), full.data() + static_cast<size_t>(i) * n_vocab, n_vocab), 0.99999) << i;
+    EXPECT_GT(cosine(row.data(), full.data() + static_cast<size_t>(i) * n_vocab, n_vocab), 0.99999)
+        << i;
   }
 }
 
@@ -163,9 +167,13 @@ TEST(ModelConsistency, MixedBatchMatchesSeparateRuns) {
   std::vector<float> out(b.n_logits() * n_vocab);
   ASSERT_TRUE(m.forward(b, **kv, out).ok());
   for (int i = 0; i < 10; ++i)
-    EXPECT_GT(cosine(out.data() + static_cast<size_t>(i) * n_vocab, ref_a.data() + static_cast<size_t>(10 + i) * n_vocab, n_vocab), 0.99999);
+    EXPECT_GT(cosine(out.data() + static_cast<size_t>(i) * n_vocab,
+                     ref_a.data() + static_cast<size_t>(10 + i) * n_vocab, n_vocab),
+              0.99999);
   for (int i = 0; i < 6; ++i)
-    EXPECT_GT(cosine(out.data() + static_cast<size_t>(10 + i) * n_vocab, ref_c.data() + static_cast<size_t>(25 + i) * n_vocab, n_vocab), 0.99999);
+    EXPECT_GT(cosine(out.data() + static_cast<size_t>(10 + i) * n_vocab,
+                     ref_c.data() + static_cast<size_t>(25 + i) * n_vocab, n_vocab),
+              0.99999);
 }
 
 TEST(ModelErrors, RejectsBadBatchesWithoutCrashing) {
