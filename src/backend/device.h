@@ -29,6 +29,7 @@ enum class Op {
   AddBias,    // rows += bias
   Scale,      // x *= s
   CopyRows,   // gather rows
+  Softcap,    // cap * tanh(x / cap)
 };
 
 enum class RopeMode { Normal, NeoX };
@@ -102,6 +103,7 @@ class Device {
   virtual void add(Tensor& y, const Tensor& x) = 0;          // y += x
   virtual void add_bias(Tensor& y, const Tensor& bias) = 0;  // each row of y += bias
   virtual void scale(Tensor& y, float s) = 0;                // y *= s
+  virtual void softcap(Tensor& y, float cap) = 0;            // y = cap * tanh(y / cap)
   // dst[j] = src[rows[j]] (f32 rows on this device).
   virtual void copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) = 0;
   // Copy a device tensor's rows into host memory (f32 rows, densely packed).

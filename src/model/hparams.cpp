@@ -71,15 +71,20 @@ Expected<HParams> read_hparams(const gguf::File& f) {
   hp.rope_base = optional_float(f, a + ".rope.freq_base", 10000.0f);
   hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
 
-  if (const std::string* type = f.get_string(a + ".rope.scaling.type")) {
-    if (*type == "linear") {
-      const float factor = optional_float(f, a + ".rope.scaling.factor", 1.0f);
-      if (factor <= 0.0f) return fail("rope.scaling.factor must be positive");
-      hp.rope_freq_scale = 1.0f / factor;
-    } else if (*type != "none") {
-      return fail("rope scaling type '", *type, "' is not supported (supported: none, linear)");
-    }
+  // RoPE scaling: a factor without a type means linear (older converters wrote only
+  // rope.scale_linear).
+  const std::string* scaling_type = f.get_string(a + ".rope.scaling.type");
+  if (scaling_type != nullptr && *scaling_type != "linear" && *scaling_type != "none")
+    return fail("rope scaling type '", *scaling_type,
+                "' is not supported (supported: none, linear)");
+  if (scaling_type == nullptr || *scaling_type == "linear") {
+    const float factor = optional_float(f, a + ".rope.scaling.factor",
+                                        optional_float(f, a + ".rope.scale_linear", 1.0f));
+    if (factor <= 0.0f) return fail("rope.scaling.factor must be positive, is ", factor);
+    hp.rope_freq_scale = 1.0f / factor;
   }
+  hp.final_logit_softcap = optional_float(f, a + ".final_logit_softcapping", 0.0f);
+  if (hp.final_logit_softcap < 0.0f) return fail("final_logit_softcapping must not be negative");
 
   // Vocab size: the embedding table's row count (metadata vocab_size is optional).
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
@@ -103,13 +108,26 @@ Expected<HParams> read_hparams(const gguf::File& f) {
     hp.qk_norm = true;
     hp.post_norms = true;
     hp.embd_scale = std::sqrt(static_cast<float>(hp.n_embd));
-    hp.rope_base_swa = 10000.0f;  // Gemma 3 local layers use a fixed base
+    // Local (sliding-window) layers use their own RoPE base, 10000 unless the file says.
+    hp.rope_base_swa = optional_float(f, a + ".rope.freq_base_swa", 10000.0f);
     hp.sliding_window = optional_int(f, a + ".attention.sliding_window", 0);
-    // Five sliding-window layers, then one global layer (Gemma 3's published pattern).
-    const int32_t pattern = optional_int(f, a + ".attention.sliding_window_pattern", 6);
-    for (int32_t il = 0; il < hp.n_layer; ++il)
-      hp.layer_uses_swa[static_cast<size_t>(il)] =
-          hp.sliding_window > 0 && (il % pattern) < pattern - 1;
+    const gguf::Value* pattern_value = f.find(a + ".attention.sliding_window_pattern");
+    if (pattern_value != nullptr && pattern_value->as_array() != nullptr) {
+      // Per-layer flags: true = sliding-window layer.
+      const gguf::Array& flags = *pattern_value->as_array();
+      const auto* bools = std::get_if<std::vector<bool>>(&flags.items);
+      if (bools == nullptr || bools->size() != static_cast<size_t>(hp.n_layer))
+        return fail("attention.sliding_window_pattern must be ", hp.n_layer, " booleans");
+      for (int32_t il = 0; il < hp.n_layer; ++il)
+        hp.layer_uses_swa[static_cast<size_t>(il)] =
+            hp.sliding_window > 0 && (*bools)[static_cast<size_t>(il)];
+    } else {
+      // Every `pattern`-th layer is global, the rest slide (Gemma 3: five local, one global).
+      const int32_t pattern = optional_int(f, a + ".attention.sliding_window_pattern", 6);
+      for (int32_t il = 0; il < hp.n_layer; ++il)
+        hp.layer_uses_swa[static_cast<size_t>(il)] =
+            hp.sliding_window > 0 && (il % pattern) < pattern - 1;
+    }
   }
   return hp;
 }

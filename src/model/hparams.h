@@ -29,6 +29,7 @@ struct HParams {
   float rope_freq_scale = 1.0f;    // 1/linear scaling factor (full-attention layers)
   backend::RopeMode rope_mode = backend::RopeMode::Normal;
   backend::Activation activation = backend::Activation::Silu;
+  float final_logit_softcap = 0.0f;  // > 0: logits = cap * tanh(logits / cap)
   float embd_scale = 1.0f;           // Gemma multiplies embeddings by sqrt(n_embd)
   float attn_scale = 0.0f;           // q·k multiplier, 1/sqrt(head_dim) unless set
   int32_t sliding_window = 0;        // 0: none

@@ -176,6 +176,8 @@ Status Model::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCach
     dev.rms_norm(sel, w_.output_norm, hp_.rms_eps, sel);
     Tensor out = Tensor::f32_matrix(logits_, m, hp_.n_vocab, &dev);
     dev.matmul(w_.output, sel, out);
+    if (w_.output_bias) dev.add_bias(out, *w_.output_bias);
+    if (hp_.final_logit_softcap > 0.0f) dev.softcap(out, hp_.final_logit_softcap);
     dev.read_rows(out, logits_out);
     logits_out += m * hp_.n_vocab;
   }

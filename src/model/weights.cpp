@@ -85,6 +85,7 @@ Expected<Weights> bind_weights(const gguf::File& file, const HParams& hp, backen
   } else {
     w.output = w.token_embd;  // tied embeddings
   }
+  w.output_bias = b.optional("output.bias", {v});
   w.rope_freqs = b.optional("rope_freqs.weight", {hp.n_rot / 2});
   for (int32_t il = 0; il < hp.n_layer; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";

@@ -26,10 +26,11 @@ struct LayerWeights {
 };
 
 struct Weights {
-  Tensor token_embd;                 // [n_vocab][n_embd]
-  Tensor output_norm;                // [n_embd]
-  Tensor output;                     // [n_vocab][n_embd]; token_embd when tied
-  std::optional<Tensor> rope_freqs;  // [n_rot/2] Llama 3 frequency factors
+  Tensor token_embd;                  // [n_vocab][n_embd]
+  Tensor output_norm;                 // [n_embd]
+  Tensor output;                      // [n_vocab][n_embd]; token_embd when tied
+  std::optional<Tensor> output_bias;  // [n_vocab] (some Qwen2 files)
+  std::optional<Tensor> rope_freqs;   // [n_rot/2] Llama 3 frequency factors
   std::vector<LayerWeights> layers;
 };
 

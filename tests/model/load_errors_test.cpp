@@ -1,6 +1,7 @@
 // Loading models that are not runnable must give errors that say exactly what is wrong.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
 
 #include "backend/device.h"
@@ -16,6 +17,7 @@ struct TinySpec {
   bool with_output_norm = true;
   bool with_layer1_ffn_up = true;
   int64_t q_rows = 64;  // wrong on purpose when != n_head*head_dim
+  std::function<void(gguf::Writer&)> extra_metadata;
 };
 
 std::vector<uint8_t> make_model(const TinySpec& spec) {
@@ -28,6 +30,7 @@ std::vector<uint8_t> make_model(const TinySpec& spec) {
   w.add_uint32(spec.arch + ".attention.head_count", 4);
   w.add_uint32(spec.arch + ".attention.head_count_kv", 2);
   w.add_float32(spec.arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  if (spec.extra_metadata) spec.extra_metadata(w);
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 0.1f);
   auto add = [&](const std::string& name, std::vector<int64_t> ne) {
@@ -122,6 +125,33 @@ TEST(ModelLoad, MisshapenTensorIsNamedWithBothShapes) {
       m.error().message.find("tensor 'blk.0.attn_q.weight' has shape [64, 48], expected [64, 64]"),
       std::string::npos)
       << m.error().message;
+}
+
+TEST(ModelLoad, OptionalHyperParametersAreRead) {
+  auto dev = std::move(backend::create_device("cpu", {}).value());
+  TinySpec spec;
+  spec.extra_metadata = [](gguf::Writer& w) {
+    w.add_float32("llama.rope.scale_linear", 4.0f);  // a factor without a scaling type: linear
+    w.add_float32("llama.final_logit_softcapping", 2.0f);
+  };
+  auto m = load_bytes(make_model(spec), *dev);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_FLOAT_EQ((*m)->hparams().rope_freq_scale, 0.25f);
+  EXPECT_FLOAT_EQ((*m)->hparams().final_logit_softcap, 2.0f);
+  auto kv = (*m)->create_kv_cache(4);
+  ASSERT_TRUE(kv.ok());
+  ASSERT_TRUE((*kv)->reserve(0, 1).ok());
+  Batch b;
+  b.add(3, 0, 0, true);
+  std::vector<float> logits(50);
+  ASSERT_TRUE((*m)->forward(b, **kv, logits).ok());
+  for (float x : logits) EXPECT_LE(std::fabs(x), 2.0f);  // softcapped
+
+  spec.extra_metadata = [](gguf::Writer& w) { w.add_string("llama.rope.scaling.type", "yarn"); };
+  auto yarn = load_bytes(make_model(spec), *dev);
+  ASSERT_FALSE(yarn.ok());
+  EXPECT_NE(yarn.error().message.find("rope scaling type 'yarn' is not supported"),
+            std::string::npos);
 }
 
 TEST(ModelLoad, MissingHyperParameterIsNamed) {

@@ -265,6 +265,13 @@ void CpuDevice::scale(Tensor& y, float s) {
   }
 }
 
+void CpuDevice::softcap(Tensor& y, float cap) {
+  for (int64_t r = 0; r < y.rows(); ++r) {
+    float* yr = y.row<float>(r);
+    for (int64_t i = 0; i < y.cols(); ++i) yr[i] = cap * std::tanh(yr[i] / cap);
+  }
+}
+
 void CpuDevice::copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) {
   TM_CHECK(src.cols() == dst.cols() && dst.rows() >= static_cast<int64_t>(rows.size()),
            "copy_rows shapes");

@@ -33,6 +33,7 @@ class CpuDevice final : public Device {
   void add(Tensor& y, const Tensor& x) override;
   void add_bias(Tensor& y, const Tensor& bias) override;
   void scale(Tensor& y, float s) override;
+  void softcap(Tensor& y, float cap) override;
   void copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) override;
   void read_rows(const Tensor& src, float* host) override;
   void synchronize() override {}
