@@ -31,7 +31,10 @@ Status compute_perplexity(const PerplexityArgs& a) {
     std::fprintf(stderr, "[%lld/%lld] %.4f\n", static_cast<long long>(done),
                  static_cast<long long>(total), ppl);
   };
-  TM_ASSIGN(auto r, engine::perplexity(*lm.model, tokenizer, ss.str(), options));
+  std::string text = ss.str();
+  // llama-perplexity drops one trailing newline from the file; do the same so token counts match.
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  TM_ASSIGN(auto r, engine::perplexity(*lm.model, tokenizer, text, options));
   std::fprintf(stderr, "%lld text tokens; %lld chunks of %d evaluated in %.1f s (%.1f tokens/s)\n",
                static_cast<long long>(r.n_text_tokens), static_cast<long long>(r.n_chunks), a.n_ctx,
                r.seconds, static_cast<double>(r.n_chunks * a.n_ctx) / r.seconds);

@@ -36,8 +36,8 @@ TEST_P(ShippedPerplexity, WithinOnePercentOfLlamaCpp) {
   }
   std::ifstream text_in(ref["file"].get<std::string>(), std::ios::binary);
   ASSERT_TRUE(text_in.good()) << "missing " << ref["file"];
-  const std::string text((std::istreambuf_iterator<char>(text_in)),
-                         std::istreambuf_iterator<char>());
+  std::string text((std::istreambuf_iterator<char>(text_in)), std::istreambuf_iterator<char>());
+  if (!text.empty() && text.back() == '\n') text.pop_back();  // as llama-perplexity does
 
   backend::DeviceOptions opts;
   opts.n_threads = 2;
@@ -56,10 +56,14 @@ TEST_P(ShippedPerplexity, WithinOnePercentOfLlamaCpp) {
   auto r = perplexity(**model, *tokenizer, text, options);
   ASSERT_TRUE(r.ok()) << r.error().message;
   const double expected = ref["ppl"].get<double>();
+  // llama.cpp's value is with flash attention (its 'auto' resolves to on for the CPU); the value
+  // with it off is within 0.2%. Our attention is exact f32, so either is a fair target.
   std::printf("[ %s ] perplexity %.4f (llama.cpp %.4f, %+.3f%%), %lld chunks of %d in %.1f s\n",
               GetParam().c_str(), r->ppl, expected, 100 * (r->ppl / expected - 1),
               static_cast<long long>(r->n_chunks), options.n_ctx, r->seconds);
   EXPECT_EQ(r->n_chunks, options.max_chunks);
+  if (ref.contains("n_file_tokens"))
+    EXPECT_EQ(r->n_text_tokens, ref["n_file_tokens"].get<int64_t>());
   EXPECT_NEAR(r->ppl, expected, 0.01 * expected);
 }
 

@@ -1,8 +1,15 @@
-// The shipped models against llama.cpp (fixtures made by tools/llamacpp-reference/gen-fixtures.py):
-// top-1 agreement over every prompt position, and greedy continuations identical up to the first
-// near-tie in llama.cpp's logits.
+// The shipped models against two references, on the same ~26 prompts per model:
 //
-// The models come from scripts/fetch-models. Without them the test is skipped, unless
+// 1. An exact float64 forward pass (tools/f64-reference.py; weights dequantized by the
+//    independent gguf-py package). The bar applies here: top-1 agreement >= 98% of
+//    prompt positions, greedy continuations identical up to the first near-tie (top-2 gap
+//    < 0.05 in the reference), and identical in full for all but 2 prompts.
+// 2. llama.cpp (tools/llamacpp-reference). llama.cpp's quantized-activation arithmetic deviates
+//    from exact by ~0.1 logit (std) on these models, so even the exact float64 forward agrees
+//    with its top-1 only ~96% of the time; the floor here is calibrated to that (>= 94%), and
+//    the greedy comparison is reported, not asserted.
+//
+// The models come from scripts/fetch-models. Without them the tests are skipped, unless
 // TOKENMILL_REQUIRE_MODELS=1 (set by scripts/test), where a missing model fails.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -10,6 +17,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "backend/device.h"
@@ -33,89 +41,129 @@ int32_t argmax(const float* a, int32_t n) {
   return static_cast<int32_t>(std::max_element(a, a + n) - a);
 }
 
-class ReferenceModel : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(ReferenceModel, AgreesWithLlamaCpp) {
-  const std::string fixture_path =
-      std::string(TOKENMILL_TEST_FIXTURES) + "/reference/" + GetParam() + ".json";
-  std::ifstream in(fixture_path);
-  ASSERT_TRUE(in.good()) << "missing fixture " << fixture_path;
-  const nlohmann::json fx = nlohmann::json::parse(in);
-  const std::string model_path = models_dir() + "/" + fx["file"].get<std::string>();
-  struct stat st {};
-  if (::stat(model_path.c_str(), &st) != 0) {
-    if (models_required())
-      FAIL() << "model not found: " << model_path << " (run scripts/fetch-models)";
-    GTEST_SKIP() << "model not found: " << model_path << " (run scripts/fetch-models)";
-  }
-  backend::DeviceOptions opts;
-  opts.n_threads = 2;
-  auto dev = backend::create_device("cpu", opts);
-  ASSERT_TRUE(dev.ok());
-  auto file = gguf::File::open(model_path);
-  ASSERT_TRUE(file.ok()) << file.error().message;
-  auto loaded = Model::load(std::move(file).value(), **dev);
-  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
-  Model& m = **loaded;
-  const int32_t n_vocab = m.hparams().n_vocab;
-
+struct Agreement {
   size_t positions = 0, top1 = 0;
-  int full_matches = 0, n_prompts = 0;
+  int prompts = 0, full_matches = 0;
+  std::vector<std::string> diverged;  // prompts whose greedy run diverged before a near-tie
+
+  double top1_rate() const { return static_cast<double>(top1) / static_cast<double>(positions); }
+};
+
+// Runs every prompt of a fixture and compares top-1 per position and the greedy continuation.
+Agreement compare(Model& m, const nlohmann::json& fx, double near_tie) {
+  Agreement a;
+  const int32_t n_vocab = m.hparams().n_vocab;
   for (const auto& p : fx["prompts"]) {
-    ++n_prompts;
+    ++a.prompts;
     const auto tokens = p["tokens"].get<std::vector<int32_t>>();
     const auto greedy = p["greedy"].get<std::vector<int32_t>>();
     const auto gaps = p["greedy_gap"].get<std::vector<double>>();
     const int32_t n = static_cast<int32_t>(tokens.size());
-    auto kv = m.create_kv_cache(n + static_cast<int32_t>(greedy.size()) + 1);
-    ASSERT_TRUE(kv.ok());
-    ASSERT_TRUE((*kv)->reserve(0, n + static_cast<int32_t>(greedy.size()) + 1).ok());
+    const int32_t capacity = n + static_cast<int32_t>(greedy.size()) + 1;
+    auto kv = m.create_kv_cache(capacity);
+    EXPECT_TRUE(kv.ok());
+    EXPECT_TRUE((*kv)->reserve(0, capacity).ok());
     Batch b;
     for (int32_t i = 0; i < n; ++i) b.add(tokens[static_cast<size_t>(i)], i, 0, true);
     std::vector<float> logits(static_cast<size_t>(n) * static_cast<size_t>(n_vocab));
     Status s = m.forward(b, **kv, logits);
-    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_TRUE(s.ok()) << s.error().message;
     const auto& top = p["top"];
-    ASSERT_EQ(top.size(), static_cast<size_t>(n));
     for (int32_t i = 0; i < n; ++i) {
-      ++positions;
-      const int32_t ref = top[static_cast<size_t>(i)][0][0].get<int32_t>();
-      top1 += argmax(logits.data() + static_cast<size_t>(i) * static_cast<size_t>(n_vocab),
-                     n_vocab) == ref;
+      ++a.positions;
+      const float* row = logits.data() + static_cast<size_t>(i) * static_cast<size_t>(n_vocab);
+      a.top1 += argmax(row, n_vocab) == top[static_cast<size_t>(i)][0][0].get<int32_t>();
     }
-    // Greedy continuation: compare until llama.cpp's own choice was a near-tie.
     std::vector<float> row(logits.end() - n_vocab, logits.end());
     size_t matched = 0;
-    bool diverged_before_tie = false;
     for (size_t g = 0; g < greedy.size(); ++g) {
+      if (gaps[g] < near_tie) break;  // the reference's own choice was a near-tie: stop here
       const int32_t next = argmax(row.data(), n_vocab);
-      if (gaps[g] < 0.05) break;  // near-tie: the comparison ends here
       if (next != greedy[g]) {
-        diverged_before_tie = true;
+        a.diverged.push_back(p["name"].get<std::string>() + " (step " + std::to_string(g) +
+                             ", reference gap " + std::to_string(gaps[g]) + ")");
         break;
       }
       ++matched;
       b.clear();
       b.add(next, n + static_cast<int32_t>(g), 0, true);
-      ASSERT_TRUE(m.forward(b, **kv, row).ok());
+      EXPECT_TRUE(m.forward(b, **kv, row).ok());
     }
-    EXPECT_FALSE(diverged_before_tie)
-        << "prompt '" << p["name"].get<std::string>() << "': greedy diverged at step " << matched
-        << " before any near-tie";
-    full_matches += matched == greedy.size();
+    a.full_matches += matched == greedy.size();
   }
-  const double rate = static_cast<double>(top1) / static_cast<double>(positions);
-  std::printf(
-      "[ %s ] top-1 agreement %.2f%% over %zu positions; greedy identical in full for %d/%d "
-      "prompts\n",
-      GetParam().c_str(), 100 * rate, positions, full_matches, n_prompts);
-  EXPECT_GE(n_prompts, 20);
-  EXPECT_GE(rate, 0.98);
-  EXPECT_GE(full_matches, n_prompts - 2);
+  return a;
 }
 
-INSTANTIATE_TEST_SUITE_P(ShippedModels, ReferenceModel,
-                         ::testing::Values("smollm2-135m", "gemma3-270m"));
+// Loaded once per model for both references.
+Model* shipped_model(const std::string& file) {
+  static std::map<std::string, std::pair<std::unique_ptr<backend::Device>, std::unique_ptr<Model>>>
+      cache;
+  auto it = cache.find(file);
+  if (it != cache.end()) return it->second.second.get();
+  backend::DeviceOptions opts;
+  opts.n_threads = 2;
+  auto dev = backend::create_device("cpu", opts);
+  if (!dev.ok()) return nullptr;
+  auto gf = gguf::File::open(models_dir() + "/" + file);
+  if (!gf.ok()) return nullptr;
+  auto m = Model::load(std::move(gf).value(), **dev);
+  if (!m.ok()) return nullptr;
+  auto& slot = cache[file];
+  slot.first = std::move(dev).value();
+  slot.second = std::move(m).value();
+  return slot.second.get();
+}
+
+nlohmann::json load_fixture(const std::string& name) {
+  const std::string path = std::string(TOKENMILL_TEST_FIXTURES) + "/reference/" + name;
+  std::ifstream in(path);
+  if (!in.good()) return nullptr;
+  return nlohmann::json::parse(in);
+}
+
+#define REQUIRE_MODEL(fx)                                                               \
+  const std::string model_path = models_dir() + "/" + (fx)["file"].get<std::string>();  \
+  struct stat st {};                                                                    \
+  if (::stat(model_path.c_str(), &st) != 0) {                                           \
+    if (models_required()) FAIL() << "model not found: " << model_path;                 \
+    GTEST_SKIP() << "model not found: " << model_path << " (run scripts/fetch-models)"; \
+  }
+
+class ShippedModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ShippedModel, MatchesExactFloat64Reference) {
+  const nlohmann::json fx = load_fixture(GetParam() + ".f64.json");
+  ASSERT_FALSE(fx.is_null()) << "missing fixture " << GetParam() << ".f64.json";
+  REQUIRE_MODEL(fx);
+  Model* m = shipped_model(fx["file"].get<std::string>());
+  ASSERT_NE(m, nullptr);
+  const Agreement a = compare(*m, fx, 0.05);
+  std::printf(
+      "[ %s vs float64 ] top-1 %.2f%% of %zu positions; greedy identical in full for %d/%d\n",
+      GetParam().c_str(), 100 * a.top1_rate(), a.positions, a.full_matches, a.prompts);
+  for (const auto& d : a.diverged) ADD_FAILURE() << "greedy diverged before a near-tie: " << d;
+  EXPECT_GE(a.prompts, 20);
+  EXPECT_GE(a.top1_rate(), 0.98);
+  EXPECT_GE(a.full_matches, a.prompts - 2);
+}
+
+TEST_P(ShippedModel, AgreesWithLlamaCpp) {
+  const nlohmann::json fx = load_fixture(GetParam() + ".json");
+  ASSERT_FALSE(fx.is_null()) << "missing fixture " << GetParam() << ".json";
+  REQUIRE_MODEL(fx);
+  Model* m = shipped_model(fx["file"].get<std::string>());
+  ASSERT_NE(m, nullptr);
+  const Agreement a = compare(*m, fx, 0.05);
+  std::printf(
+      "[ %s vs llama.cpp ] top-1 %.2f%% of %zu positions; greedy identical in full for "
+      "%d/%d; diverged before a 0.05 near-tie in %zu\n",
+      GetParam().c_str(), 100 * a.top1_rate(), a.positions, a.full_matches, a.prompts,
+      a.diverged.size());
+  EXPECT_GE(a.prompts, 20);
+  EXPECT_GE(a.top1_rate(), 0.94);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shipped, ShippedModel, ::testing::Values("smollm2-135m", "gemma3-270m"));
 
 }  // namespace
 }  // namespace tmill::model

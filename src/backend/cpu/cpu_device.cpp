@@ -26,6 +26,16 @@ class HostBuffer final : public Buffer {
   std::unique_ptr<uint8_t[]> data_;
 };
 
+// f16 -> f32 for every bit pattern (256 KiB): the attention inner loops read f16 K/V rows.
+const float* f16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t i = 0; i < 65536; ++i) t[i] = f16_to_f32(static_cast<uint16_t>(i));
+    return t;
+  }();
+  return table.data();
+}
+
 size_t physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page_size = sysconf(_SC_PAGE_SIZE);
@@ -174,6 +184,7 @@ void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& 
            "attention out");
   for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, static_cast<size_t>(2 * hd));
   const int64_t n_items = q.rows() * shape.n_head;
+  const float* f16 = f16_table();
   pool_.parallel_for(n_items, [&](int64_t begin, int64_t end, int thread) {
     float* q_scaled = scratch_[static_cast<size_t>(thread)].data();
     float* acc = q_scaled + hd;
@@ -197,7 +208,7 @@ void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& 
             tok.block_table[p / shape.block_size] * shape.block_size + p % shape.block_size;
         const uint16_t* kr = k_cache.row<const uint16_t>(slot) + static_cast<int64_t>(kv_h) * hd;
         float s = 0.0f;
-        for (int32_t i = 0; i < hd; ++i) s += q_scaled[i] * f16_to_f32(kr[i]);
+        for (int32_t i = 0; i < hd; ++i) s += q_scaled[i] * f16[kr[i]];
         const uint16_t* vr = v_cache.row<const uint16_t>(slot) + static_cast<int64_t>(kv_h) * hd;
         if (s > m) {
           const float correction = std::exp(m - s);
@@ -207,7 +218,7 @@ void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& 
         }
         const float w = std::exp(s - m);
         l += w;
-        for (int32_t i = 0; i < hd; ++i) acc[i] += w * f16_to_f32(vr[i]);
+        for (int32_t i = 0; i < hd; ++i) acc[i] += w * f16[vr[i]];
       }
       float* o = out.row<float>(t) + static_cast<int64_t>(h) * hd;
       const float inv = l > 0.0f ? 1.0f / l : 0.0f;
