@@ -62,8 +62,9 @@ TEST_P(ShippedPerplexity, WithinOnePercentOfLlamaCpp) {
               GetParam().c_str(), r->ppl, expected, 100 * (r->ppl / expected - 1),
               static_cast<long long>(r->n_chunks), options.n_ctx, r->seconds);
   EXPECT_EQ(r->n_chunks, options.max_chunks);
-  if (ref.contains("n_file_tokens"))
+  if (ref.contains("n_file_tokens")) {
     EXPECT_EQ(r->n_text_tokens, ref["n_file_tokens"].get<int64_t>());
+  }
   EXPECT_NEAR(r->ppl, expected, 0.01 * expected);
 }
 
