@@ -3,7 +3,7 @@
 // 1. An exact float64 forward pass (tools/f64-reference.py; weights dequantized by the
 //    independent gguf-py package). The bar applies here: top-1 agreement >= 98% of
 //    prompt positions, greedy continuations identical up to the first near-tie (top-2 gap
-//    < 0.05 in the reference), and identical in full for all but 2 prompts.
+//    < 0.05 in the reference), and all 64 tokens identical for all but 2 prompts.
 // 2. llama.cpp (tools/llamacpp-reference). llama.cpp's quantized-activation arithmetic deviates
 //    from exact by ~0.1 logit (std) on these models, so even the exact float64 forward agrees
 //    with its top-1 only ~96% of the time; the floor here is calibrated to that (>= 94%), and
@@ -49,45 +49,71 @@ struct Agreement {
   double top1_rate() const { return static_cast<double>(top1) / static_cast<double>(positions); }
 };
 
-// Runs every prompt of a fixture and compares top-1 per position and the greedy continuation.
+// What tokenmill produces for one prompt: argmax at every prompt position, and a greedy
+// continuation of `steps` tokens (argmax, lowest id on ties, fed back one at a time). It does
+// not depend on the reference, so it is computed once and compared with both fixtures.
+struct OurRun {
+  std::vector<int32_t> top1;
+  std::vector<int32_t> greedy;
+};
+
+OurRun run_prompt(Model& m, const std::vector<int32_t>& tokens, size_t steps) {
+  static std::map<std::pair<const Model*, std::vector<int32_t>>, OurRun> cache;
+  const auto key = std::make_pair(static_cast<const Model*>(&m), tokens);
+  if (auto it = cache.find(key); it != cache.end() && it->second.greedy.size() >= steps)
+    return it->second;
+  OurRun r;
+  const int32_t n_vocab = m.hparams().n_vocab;
+  const int32_t n = static_cast<int32_t>(tokens.size());
+  const int32_t capacity = n + static_cast<int32_t>(steps) + 1;
+  auto kv = m.create_kv_cache(capacity);
+  EXPECT_TRUE(kv.ok());
+  EXPECT_TRUE((*kv)->reserve(0, capacity).ok());
+  Batch b;
+  for (int32_t i = 0; i < n; ++i) b.add(tokens[static_cast<size_t>(i)], i, 0, true);
+  std::vector<float> logits(static_cast<size_t>(n) * static_cast<size_t>(n_vocab));
+  Status s = m.forward(b, **kv, logits);
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  for (int32_t i = 0; i < n; ++i)
+    r.top1.push_back(
+        argmax(logits.data() + static_cast<size_t>(i) * static_cast<size_t>(n_vocab), n_vocab));
+  std::vector<float> row(logits.end() - n_vocab, logits.end());
+  for (size_t g = 0; g < steps; ++g) {
+    const int32_t next = argmax(row.data(), n_vocab);
+    r.greedy.push_back(next);
+    if (g + 1 == steps) break;
+    b.clear();
+    b.add(next, n + static_cast<int32_t>(g), 0, true);
+    EXPECT_TRUE(m.forward(b, **kv, row).ok());
+  }
+  cache[key] = r;
+  return r;
+}
+
+// Compares top-1 per position and the greedy continuation with a fixture. The first greedy
+// mismatch must not come before the reference's first near-tie (top-2 gap < near_tie); a prompt
+// matches "in full" when all its greedy tokens are identical.
 Agreement compare(Model& m, const nlohmann::json& fx, double near_tie) {
   Agreement a;
-  const int32_t n_vocab = m.hparams().n_vocab;
   for (const auto& p : fx["prompts"]) {
     ++a.prompts;
     const auto tokens = p["tokens"].get<std::vector<int32_t>>();
     const auto greedy = p["greedy"].get<std::vector<int32_t>>();
     const auto gaps = p["greedy_gap"].get<std::vector<double>>();
-    const int32_t n = static_cast<int32_t>(tokens.size());
-    const int32_t capacity = n + static_cast<int32_t>(greedy.size()) + 1;
-    auto kv = m.create_kv_cache(capacity);
-    EXPECT_TRUE(kv.ok());
-    EXPECT_TRUE((*kv)->reserve(0, capacity).ok());
-    Batch b;
-    for (int32_t i = 0; i < n; ++i) b.add(tokens[static_cast<size_t>(i)], i, 0, true);
-    std::vector<float> logits(static_cast<size_t>(n) * static_cast<size_t>(n_vocab));
-    Status s = m.forward(b, **kv, logits);
-    EXPECT_TRUE(s.ok()) << s.error().message;
+    const OurRun ours = run_prompt(m, tokens, greedy.size());
     const auto& top = p["top"];
-    for (int32_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < tokens.size(); ++i) {
       ++a.positions;
-      const float* row = logits.data() + static_cast<size_t>(i) * static_cast<size_t>(n_vocab);
-      a.top1 += argmax(row, n_vocab) == top[static_cast<size_t>(i)][0][0].get<int32_t>();
+      a.top1 += ours.top1[i] == top[i][0][0].get<int32_t>();
     }
-    std::vector<float> row(logits.end() - n_vocab, logits.end());
+    size_t first_tie = greedy.size();
+    for (size_t g = 0; g < greedy.size() && first_tie == greedy.size(); ++g)
+      if (gaps[g] < near_tie) first_tie = g;
     size_t matched = 0;
-    for (size_t g = 0; g < greedy.size(); ++g) {
-      if (gaps[g] < near_tie) break;  // the reference's own choice was a near-tie: stop here
-      const int32_t next = argmax(row.data(), n_vocab);
-      if (next != greedy[g]) {
-        a.diverged.push_back(p["name"].get<std::string>() + " (step " + std::to_string(g) +
-                             ", reference gap " + std::to_string(gaps[g]) + ")");
-        break;
-      }
-      ++matched;
-      b.clear();
-      b.add(next, n + static_cast<int32_t>(g), 0, true);
-      EXPECT_TRUE(m.forward(b, **kv, row).ok());
+    while (matched < greedy.size() && ours.greedy[matched] == greedy[matched]) ++matched;
+    if (matched < first_tie) {
+      a.diverged.push_back(p["name"].get<std::string>() + " (step " + std::to_string(matched) +
+                           ", reference gap " + std::to_string(gaps[matched]) + ")");
     }
     a.full_matches += matched == greedy.size();
   }
