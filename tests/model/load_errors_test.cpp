@@ -134,7 +134,8 @@ TEST(ModelLoad, OptionalHyperParametersAreRead) {
     w.add_float32("llama.rope.scale_linear", 4.0f);  // a factor without a scaling type: linear
     w.add_float32("llama.final_logit_softcapping", 2.0f);
   };
-  auto m = load_bytes(make_model(spec), *dev);
+  const auto bytes = make_model(spec);  // parse() borrows the bytes: keep them alive
+  auto m = load_bytes(bytes, *dev);
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_FLOAT_EQ((*m)->hparams().rope_freq_scale, 0.25f);
   EXPECT_FLOAT_EQ((*m)->hparams().final_logit_softcap, 2.0f);
