@@ -55,9 +55,11 @@ TEST_P(ShippedPerplexity, WithinOnePercentOfLlamaCpp) {
   options.max_chunks = ref["n_chunks"].get<int64_t>();
   auto r = perplexity(**model, *tokenizer, text, options);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  const double expected = ref["ppl"].get<double>();
-  // llama.cpp's value is with flash attention (its 'auto' resolves to on for the CPU); the value
-  // with it off is within 0.2%. Our attention is exact f32, so either is a fair target.
+  // llama-perplexity's default turns flash attention on for the CPU, whose kernel accumulates in
+  // f16 (+0.2 to +0.6% here); compare with its exact-attention run when the fixture has it.
+  const double expected = ref.contains("ppl_flash_attn_off")
+                              ? ref["ppl_flash_attn_off"].get<double>()
+                              : ref["ppl"].get<double>();
   std::printf("[ %s ] perplexity %.4f (llama.cpp %.4f, %+.3f%%), %lld chunks of %d in %.1f s\n",
               GetParam().c_str(), r->ppl, expected, 100 * (r->ppl / expected - 1),
               static_cast<long long>(r->n_chunks), options.n_ctx, r->seconds);
