@@ -9,16 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/device.h"
+#include "common/test_support.h"
 #include "engine/perplexity.h"
 
 namespace tmill::engine {
 namespace {
 
-std::string models_dir() {
-  if (const char* env = std::getenv("TOKENMILL_MODELS"); env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : ".") + "/.cache/tokenmill/models";
-}
+using tmill::testing::models_dir;
 
 class ShippedPerplexity : public ::testing::TestWithParam<std::string> {};
 
@@ -30,8 +27,7 @@ TEST_P(ShippedPerplexity, WithinOnePercentOfLlamaCpp) {
   const std::string model_path = models_dir() + "/" + fx["file"].get<std::string>();
   struct stat st {};
   if (::stat(model_path.c_str(), &st) != 0) {
-    const char* req = std::getenv("TOKENMILL_REQUIRE_MODELS");
-    if (req != nullptr && std::string(req) == "1") FAIL() << "model not found: " << model_path;
+    if (tmill::testing::models_required()) FAIL() << "model not found: " << model_path;
     GTEST_SKIP() << "model not found: " << model_path << " (run scripts/fetch-models)";
   }
   std::ifstream text_in(ref["file"].get<std::string>(), std::ios::binary);

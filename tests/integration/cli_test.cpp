@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/test_support.h"
+
 namespace {
 
 const std::string kBin = TOKENMILL_BINARY;
@@ -34,14 +36,6 @@ Result run(const std::string& args) {
   return r;
 }
 
-std::vector<float> read_floats(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<float> out(bytes.size() / sizeof(float));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
-  return out;
-}
-
 TEST(Cli, LogitsWritesRowMajorFloat32MatchingLlamaCpp) {
   std::ifstream tokens_in(kSynthetic + "tokens.csv");
   std::string tokens((std::istreambuf_iterator<char>(tokens_in)), std::istreambuf_iterator<char>());
@@ -50,8 +44,8 @@ TEST(Cli, LogitsWritesRowMajorFloat32MatchingLlamaCpp) {
   Result r = run("logits -m " + kSynthetic + "tiny-F16.gguf --tokens " + tokens + " --out " + out +
                  " -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto ours = read_floats(out);
-  const auto ref = read_floats(kSynthetic + "tiny-F16.logits");
+  const auto ours = tmill::testing::read_f32_file(out);
+  const auto ref = tmill::testing::read_f32_file(kSynthetic + "tiny-F16.logits");
   ASSERT_EQ(ours.size(), ref.size());  // 64 x 4096
   for (size_t row = 0; row < 64; ++row) {
     double ab = 0, aa = 0, bb = 0;

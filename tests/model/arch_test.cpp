@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/device.h"
+#include "common/test_support.h"
 #include "model/model.h"
 
 namespace tmill::model {
@@ -21,34 +22,13 @@ namespace {
 const std::string kArchDir = std::string(TOKENMILL_TEST_FIXTURES) + "/arch/";
 
 std::vector<int32_t> arch_tokens() {
-  std::ifstream in(kArchDir + "tokens.csv");
-  std::vector<int32_t> ids;
-  std::string item;
-  while (std::getline(in, item, ',')) ids.push_back(std::stoi(item));
-  return ids;
+  return tmill::testing::read_token_csv(kArchDir + "tokens.csv");
 }
-
 std::vector<float> arch_floats(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<float> out(bytes.size() / sizeof(float));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
-  return out;
+  return tmill::testing::read_f32_file(path);
 }
-
-double row_cosine(const float* a, const float* b, size_t n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
-
-size_t row_argmax(const float* a, size_t n) {
-  return static_cast<size_t>(std::max_element(a, a + n) - a);
-}
+using tmill::testing::argmax;
+using tmill::testing::cosine;
 
 struct ArchModel {
   std::unique_ptr<backend::Device> device;
@@ -85,11 +65,11 @@ Agreement agreement(const std::vector<float>& ours, const std::vector<float>& re
                     size_t n_vocab) {
   Agreement a;
   for (size_t p = 0; p < n_pos; ++p) {
-    const double c = row_cosine(ours.data() + p * n_vocab, ref.data() + p * n_vocab, n_vocab);
+    const double c = cosine(ours.data() + p * n_vocab, ref.data() + p * n_vocab, n_vocab);
     a.mean_cosine += c;
     a.min_cosine = std::min(a.min_cosine, c);
-    const bool same = row_argmax(ours.data() + p * n_vocab, n_vocab) ==
-                      row_argmax(ref.data() + p * n_vocab, n_vocab);
+    const bool same =
+        argmax(ours.data() + p * n_vocab, n_vocab) == argmax(ref.data() + p * n_vocab, n_vocab);
     a.top1 += same;
     if (!same && a.first_mismatch == SIZE_MAX) a.first_mismatch = p;
   }

@@ -21,24 +21,17 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/device.h"
+#include "common/test_support.h"
 #include "model/model.h"
 
 namespace tmill::model {
 namespace {
 
-std::string models_dir() {
-  if (const char* env = std::getenv("TOKENMILL_MODELS"); env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : ".") + "/.cache/tokenmill/models";
-}
-
-bool models_required() {
-  const char* env = std::getenv("TOKENMILL_REQUIRE_MODELS");
-  return env != nullptr && std::string(env) == "1";
-}
+using tmill::testing::models_dir;
+using tmill::testing::models_required;
 
 int32_t argmax(const float* a, int32_t n) {
-  return static_cast<int32_t>(std::max_element(a, a + n) - a);
+  return static_cast<int32_t>(tmill::testing::argmax(a, static_cast<size_t>(n)));
 }
 
 struct Agreement {

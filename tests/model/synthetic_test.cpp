@@ -11,41 +11,19 @@
 #include <vector>
 
 #include "backend/device.h"
+#include "common/test_support.h"
 #include "model/model.h"
 
 namespace tmill::model {
 namespace {
 
 const std::string kDir = std::string(TOKENMILL_SHARED_FIXTURES) + "/synthetic/";
+using tmill::testing::argmax;
+using tmill::testing::cosine;
 
-std::vector<int32_t> read_tokens() {
-  std::ifstream in(kDir + "tokens.csv");
-  std::vector<int32_t> ids;
-  std::string item;
-  while (std::getline(in, item, ',')) ids.push_back(std::stoi(item));
-  return ids;
-}
-
+std::vector<int32_t> read_tokens() { return tmill::testing::read_token_csv(kDir + "tokens.csv"); }
 std::vector<float> read_floats(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<float> out(bytes.size() / sizeof(float));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
-  return out;
-}
-
-double cosine(const float* a, const float* b, size_t n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
-
-size_t argmax(const float* a, size_t n) {
-  return static_cast<size_t>(std::max_element(a, a + n) - a);
+  return tmill::testing::read_f32_file(path);
 }
 
 struct Loaded {
