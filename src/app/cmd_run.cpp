@@ -117,8 +117,12 @@ void register_run(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--repeat-last-n", a->sampling.penalty_last_n, "tokens the penalties look back")
       ->capture_default_str();
-  cmd->add_option("--presence-penalty", a->sampling.presence_penalty)->capture_default_str();
-  cmd->add_option("--frequency-penalty", a->sampling.frequency_penalty)->capture_default_str();
+  cmd->add_option("--presence-penalty", a->sampling.presence_penalty,
+                  "subtract this from the logit of every token already in the window (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--frequency-penalty", a->sampling.frequency_penalty,
+                  "subtract this times the count of each token in the window (0 = off)")
+      ->capture_default_str();
   cmd->add_option_function<uint64_t>(
       "--seed",
       [a](uint64_t s) {
