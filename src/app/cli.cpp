@@ -16,6 +16,7 @@ int run_main(int argc, char** argv) {
   register_run(app, exit_code);
   register_logits(app, exit_code);
   register_perplexity(app, exit_code);
+  register_bench(app, exit_code);
   register_inspect(app, exit_code);
   register_tokenize(app, exit_code);
   CLI11_PARSE(app, argc, argv);

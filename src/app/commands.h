@@ -12,6 +12,7 @@ void register_logits(CLI::App& app, int& exit_code);
 void register_run(CLI::App& app, int& exit_code);
 void register_perplexity(CLI::App& app, int& exit_code);
 void register_tokenize(CLI::App& app, int& exit_code);
+void register_bench(CLI::App& app, int& exit_code);
 
 // Prints "error: <message>" to stderr and returns 1.
 int report_error(const std::string& message);

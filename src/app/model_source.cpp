@@ -2,8 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <thread>
 
 namespace tmill::app {
 namespace {
@@ -52,6 +54,8 @@ Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
   TM_ASSIGN(gguf::File file, gguf::File::open(lm.path));
   backend::DeviceOptions options;
   options.n_threads = n_threads;
+  lm.threads = n_threads > 0 ? n_threads
+                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   TM_ASSIGN(lm.device, backend::create_device("cpu", options));
   model::ModelOptions model_options;
   model_options.max_batch_tokens = max_batch_tokens;

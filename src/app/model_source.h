@@ -18,6 +18,7 @@ Expected<std::string> resolve_model_path(const std::string& name_or_path);
 
 struct LoadedModel {
   std::string path;
+  int threads = 0;  // CPU threads in use (resolved: never 0)
   std::unique_ptr<backend::Device> device;
   std::unique_ptr<model::Model> model;
 };

@@ -8,8 +8,11 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/test_support.h"
 
@@ -105,10 +108,43 @@ TEST(Cli, UnknownModelPathAndCorruptFilesAreCleanErrors) {
   EXPECT_NE(r.output.find("gguf:"), std::string::npos) << r.output;
 }
 
+TEST(Cli, BenchPrintsOneJsonObjectPerTest) {
+  const std::string cmd = kBin + " bench -m " + kSynthetic +
+                          "tiny-Q8_0.gguf -p 16 -n 4 -r 2 --batch 1,3 -t 2 --json 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ASSERT_EQ(WEXITSTATUS(pclose(p)), 0) << out;
+  std::vector<std::string> tests;
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    tests.push_back(j.at("test").get<std::string>());
+    EXPECT_GT(j.at("tokens_per_s").get<double>(), 0.0);
+    EXPECT_LE(j.at("min").get<double>(), j.at("tokens_per_s").get<double>());
+    EXPECT_GE(j.at("max").get<double>(), j.at("tokens_per_s").get<double>());
+    EXPECT_EQ(j.at("threads").get<int>(), 2);
+    EXPECT_EQ(j.at("reps").get<int>(), 2);
+    EXPECT_EQ(j.at("model").get<std::string>(), "tiny-Q8_0.gguf");
+    if (tests.back() == "batch3") {
+      EXPECT_EQ(j.at("batch").get<int>(), 3);
+    }
+  }
+  EXPECT_EQ(tests, (std::vector<std::string>{"pp16", "tg4", "batch1", "batch3"}));
+  Result bad = run("bench -m " + kSynthetic + "tiny-Q8_0.gguf --batch 2,x");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("'x' is not a sequence count"), std::string::npos) << bad.output;
+}
+
 TEST(Cli, HelpListsCommands) {
   Result r = run("--help");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* cmd : {"run", "logits", "perplexity", "inspect", "tokenize", "detokenize"})
+  for (const char* cmd :
+       {"run", "logits", "perplexity", "bench", "inspect", "tokenize", "detokenize"})
     EXPECT_NE(r.output.find(cmd), std::string::npos) << cmd;
 }
 

@@ -1,0 +1,173 @@
+// tokenmill bench: prompt processing (ppN), generation (tgN) and batched decode (batchB)
+// throughput, as medians over repetitions after one warm-up run.
+//   ppN:    N prompt tokens in one forward from an empty cache.
+//   tgN:    N tokens decoded one at a time (one sequence).
+//   batchB: B sequences decoding together, one token each per step, for N steps; aggregate
+//           tokens/s over all sequences.
+// Token ids are pseudo-random (fixed seed): throughput does not depend on the text.
+// With --json each test prints one JSON object per line (a stable contract for scripts):
+//   {"test": "pp512", "tokens_per_s": ..., "min": ..., "max": ..., "threads": 2, "batch": 1,
+//    "reps": 5, "model": "..."}
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "app/commands.h"
+#include "app/model_source.h"
+#include "core/clock.h"
+
+namespace tmill::app {
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  int32_t n_prompt = 512;
+  int32_t n_gen = 128;
+  int threads = 0;
+  int reps = 5;
+  std::string batches = "1,4,16";
+  bool json = false;
+};
+
+struct Measurement {
+  std::string test;
+  int32_t batch = 1;
+  std::vector<double> tokens_per_s;  // one per repetition
+};
+
+Expected<std::vector<int32_t>> parse_batches(const std::string& text) {
+  std::vector<int32_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    try {
+      const int v = std::stoi(item);
+      if (v <= 0 || v > 4096) throw std::out_of_range("batch");
+      out.push_back(v);
+    } catch (const std::exception&) {
+      return fail("--batch: '", item, "' is not a sequence count between 1 and 4096");
+    }
+  }
+  return out;
+}
+
+// Runs `n_seqs` sequences: an optional prompt of `n_prompt` tokens each (in one forward), then
+// `n_steps` decode steps with one token per sequence. Returns tokens/s of the timed phase.
+Expected<double> run_once(model::Model& m, model::KvCache& kv, int32_t n_seqs, int32_t n_prompt,
+                          int32_t n_steps, std::mt19937& rng) {
+  const int32_t n_vocab = m.hparams().n_vocab;
+  std::uniform_int_distribution<int32_t> token(0, n_vocab - 1);
+  for (int32_t s = 0; s < n_seqs; ++s) {
+    kv.release(s);
+    TM_TRY(kv.reserve(s, std::max(n_prompt, 1) + n_steps));
+  }
+  std::vector<float> logits(static_cast<size_t>(n_seqs) * static_cast<size_t>(n_vocab));
+  model::Batch batch;
+  if (n_steps == 0) {  // prompt processing
+    for (int32_t i = 0; i < n_prompt; ++i) batch.add(token(rng), i, 0, i + 1 == n_prompt);
+    const double t0 = now_seconds();
+    TM_TRY(m.forward(batch, kv, logits));
+    return n_prompt / (now_seconds() - t0);
+  }
+  // Decode: each sequence starts from one token, then n_steps steps of one token per sequence.
+  for (int32_t s = 0; s < n_seqs; ++s) batch.add(token(rng), 0, s, true);
+  TM_TRY(m.forward(batch, kv, logits));
+  const double t0 = now_seconds();
+  for (int32_t step = 1; step <= n_steps; ++step) {
+    batch.clear();
+    for (int32_t s = 0; s < n_seqs; ++s) batch.add(token(rng), step, s, true);
+    TM_TRY(m.forward(batch, kv, logits));
+  }
+  return static_cast<double>(n_seqs) * n_steps / (now_seconds() - t0);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+Status bench(const BenchArgs& a) {
+  if (a.reps < 1) return fail("-r/--reps must be at least 1");
+  if (a.n_prompt < 0 || a.n_gen < 0) return fail("-p and -n must not be negative");
+  TM_ASSIGN(std::vector<int32_t> batches, parse_batches(a.batches));
+  TM_ASSIGN(LoadedModel lm, load_model(a.model, a.threads, std::max(1, std::min(a.n_prompt, 512))));
+  model::Model& m = *lm.model;
+  const int32_t max_seqs = batches.empty() ? 1 : *std::max_element(batches.begin(), batches.end());
+  const int32_t per_seq = std::max(a.n_prompt, a.n_gen + 1) + 1;
+  if (per_seq > m.hparams().n_ctx_train)
+    return fail("-p/-n exceed the model's context of ", m.hparams().n_ctx_train, " tokens");
+  TM_ASSIGN(auto kv, m.create_kv_cache(per_seq * std::max(max_seqs, 1)));
+
+  std::vector<Measurement> results;
+  if (a.n_prompt > 0) results.push_back({"pp" + std::to_string(a.n_prompt), 1, {}});
+  if (a.n_gen > 0) results.push_back({"tg" + std::to_string(a.n_gen), 1, {}});
+  if (a.n_gen > 0)
+    for (int32_t b : batches) results.push_back({"batch" + std::to_string(b), b, {}});
+
+  std::mt19937 rng(1234);
+  for (Measurement& r : results) {
+    const bool pp = r.test.rfind("pp", 0) == 0;
+    const int32_t n_seqs = r.test.rfind("batch", 0) == 0 ? r.batch : 1;
+    for (int rep = 0; rep <= a.reps; ++rep) {  // rep 0 warms caches and pages in the weights
+      TM_ASSIGN(double tps, run_once(m, *kv, n_seqs, pp ? a.n_prompt : 0, pp ? 0 : a.n_gen, rng));
+      if (rep > 0) r.tokens_per_s.push_back(tps);
+    }
+    if (!a.json) std::fprintf(stderr, "  %-10s done\n", r.test.c_str());
+  }
+
+  const std::string model_name = lm.path.substr(lm.path.find_last_of('/') + 1);
+  for (const Measurement& r : results) {
+    const double med = median(r.tokens_per_s);
+    const double lo = *std::min_element(r.tokens_per_s.begin(), r.tokens_per_s.end());
+    const double hi = *std::max_element(r.tokens_per_s.begin(), r.tokens_per_s.end());
+    if (a.json) {
+      nlohmann::json j = {{"test", r.test}, {"tokens_per_s", med},   {"min", lo},
+                          {"max", hi},      {"threads", lm.threads}, {"batch", r.batch},
+                          {"reps", a.reps}, {"model", model_name}};
+      std::printf("%s\n", j.dump().c_str());
+    }
+  }
+  if (!a.json) {
+    std::printf("%-32s %-9s %7s %6s %12s %12s %12s\n", "model", "test", "threads", "batch",
+                "tokens/s", "min", "max");
+    for (const Measurement& r : results) {
+      std::printf("%-32s %-9s %7d %6d %12.2f %12.2f %12.2f\n", model_name.c_str(), r.test.c_str(),
+                  lm.threads, r.batch, median(r.tokens_per_s),
+                  *std::min_element(r.tokens_per_s.begin(), r.tokens_per_s.end()),
+                  *std::max_element(r.tokens_per_s.begin(), r.tokens_per_s.end()));
+    }
+    std::printf("(median of %d repetitions after one warm-up; %s)\n", a.reps,
+                lm.device->info().description.c_str());
+  }
+  return Status::success();
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand(
+      "bench", "Throughput: prompt processing, generation and batched decode (tokens/s)");
+  auto a = std::make_shared<BenchArgs>();
+  cmd->add_option("-m,--model", a->model, "GGUF file or shipped model name")->required();
+  cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens for the pp test (0 = skip)")
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", a->n_gen, "decode steps for the tg and batch tests (0 = skip)")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all cores)");
+  cmd->add_option("-r,--reps", a->reps, "timed repetitions per test (after one warm-up)")
+      ->capture_default_str();
+  cmd->add_option("--batch", a->batches,
+                  "comma-separated sequence counts for batched decode (empty = skip)")
+      ->capture_default_str();
+  cmd->add_flag("--json", a->json, "one JSON object per line and test instead of the table");
+  cmd->callback([a, &exit_code] {
+    Status s = bench(*a);
+    if (!s.ok()) exit_code = report_error(s.error().message);
+  });
+}
+
+}  // namespace tmill::app
