@@ -62,6 +62,9 @@ Status Model::ensure_buffers() {
   gate_ = take(n * ff);
   up_ = take(n * ff);
   logits_ = take(static_cast<size_t>(kLogitRows) * static_cast<size_t>(hp_.n_vocab));
+  slots_.reserve(n);
+  att_tokens_.reserve(n);
+  logit_rows_.reserve(n);
   return Status::success();
 }
 
@@ -105,8 +108,11 @@ Status Model::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCach
 
   const std::span<const int32_t> ids(batch.tokens.data() + begin, static_cast<size_t>(n));
   const std::span<const int32_t> positions(batch.positions.data() + begin, static_cast<size_t>(n));
-  std::vector<int32_t> slots(static_cast<size_t>(n));
-  std::vector<AttentionToken> att_tokens(static_cast<size_t>(n));
+  // Per-chunk placement, in buffers reserved at load (no allocation on the per-token path).
+  std::vector<int32_t>& slots = slots_;
+  std::vector<AttentionToken>& att_tokens = att_tokens_;
+  slots.resize(static_cast<size_t>(n));
+  att_tokens.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const size_t bi = begin + static_cast<size_t>(i);
     slots[static_cast<size_t>(i)] = kv.slot(batch.seqs[bi], batch.positions[bi]);
@@ -166,7 +172,8 @@ Status Model::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCach
   }
 
   // Output head only for rows that want logits: gather them, norm, project in chunks.
-  std::vector<int64_t> rows;
+  std::vector<int64_t>& rows = logit_rows_;
+  rows.clear();
   for (int64_t i = 0; i < n; ++i)
     if (batch.want_logits[begin + static_cast<size_t>(i)]) rows.push_back(i);
   for (size_t r0 = 0; r0 < rows.size(); r0 += static_cast<size_t>(kLogitRows)) {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "backend/device.h"
 #include "gguf/gguf.h"
@@ -60,6 +61,10 @@ class Model {
   float* gate_ = nullptr;    // [n][n_ff]
   float* up_ = nullptr;      // [n][n_ff]
   float* logits_ = nullptr;  // [kLogitRows][n_vocab]
+  // Per-chunk token placement (cache slot, attention view) and the rows that want logits.
+  std::vector<int32_t> slots_;
+  std::vector<backend::AttentionToken> att_tokens_;
+  std::vector<int64_t> logit_rows_;
 };
 
 }  // namespace tmill::model
