@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "common/test_support.h"
 #include "gguf/byte_builder.h"
 #include "gguf/gguf.h"
 #include "gguf/test_paths.h"
@@ -150,10 +151,7 @@ TEST(GgufReader, TokenizerFixturesParse) {
   }
 }
 
-fs::path models_dir() {
-  const char* env = std::getenv("TOKENMILL_MODELS");
-  return env != nullptr && *env != '\0' ? fs::path(env) : fs::path("/root/.cache/tokenmill/models");
-}
+fs::path models_dir() { return fs::path(tmill::testing::models_dir()); }
 
 TEST(GgufReader, RealModelIfPresent) {
   const fs::path path = models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf";

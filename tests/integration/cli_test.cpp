@@ -23,11 +23,16 @@ const std::string kSynthetic = std::string(TOKENMILL_SHARED_FIXTURES) + "/synthe
 
 struct Result {
   int exit_code;
-  std::string output;  // stdout and stderr
+  std::string output;  // stdout, and stderr unless it was discarded
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = kBin + " " + args + " 2>&1";
+enum class Stderr { Merge, Discard };
+
+// Runs `env tokenmill args` in a shell; `env` is a prefix of VAR=value assignments.
+Result run(const std::string& args, const std::string& env = "",
+           Stderr stderr_mode = Stderr::Merge) {
+  const std::string cmd = env + (env.empty() ? "" : " ") + kBin + " " + args +
+                          (stderr_mode == Stderr::Merge ? " 2>&1" : " 2>/dev/null");
   FILE* p = popen(cmd.c_str(), "r");
   Result r{-1, ""};
   if (p == nullptr) return r;
@@ -81,17 +86,9 @@ TEST(Cli, InspectPrintsMetadataAndTensors) {
 }
 
 TEST(Cli, MissingShippedModelSaysHowToFetchIt) {
-  const std::string cmd =
-      "TOKENMILL_MODELS=/nonexistent " + kBin + " run -m gemma3-270m -p hi 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[1024];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  EXPECT_EQ(WEXITSTATUS(status), 1);
-  EXPECT_NE(out.find("scripts/fetch-models gemma3-270m"), std::string::npos) << out;
+  const Result r = run("run -m gemma3-270m -p hi", "TOKENMILL_MODELS=/nonexistent");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("scripts/fetch-models gemma3-270m"), std::string::npos) << r.output;
 }
 
 TEST(Cli, UnknownModelPathAndCorruptFilesAreCleanErrors) {
@@ -109,17 +106,12 @@ TEST(Cli, UnknownModelPathAndCorruptFilesAreCleanErrors) {
 }
 
 TEST(Cli, BenchPrintsOneJsonObjectPerTest) {
-  const std::string cmd = kBin + " bench -m " + kSynthetic +
-                          "tiny-Q8_0.gguf -p 16 -n 4 -r 2 --batch 1,3 -t 2 --json 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ASSERT_EQ(WEXITSTATUS(pclose(p)), 0) << out;
+  const Result r =
+      run("bench -m " + kSynthetic + "tiny-Q8_0.gguf -p 16 -n 4 -r 2 --batch 1,3 -t 2 --json", "",
+          Stderr::Discard);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   std::vector<std::string> tests;
-  std::istringstream lines(out);
+  std::istringstream lines(r.output);
   std::string line;
   while (std::getline(lines, line)) {
     const auto j = nlohmann::json::parse(line);

@@ -113,40 +113,12 @@ Agreement compare(Model& m, const nlohmann::json& fx, double near_tie) {
   return a;
 }
 
-// Loaded once per model for both references.
-Model* shipped_model(const std::string& file) {
-  static std::map<std::string, std::pair<std::unique_ptr<backend::Device>, std::unique_ptr<Model>>>
-      cache;
-  auto it = cache.find(file);
-  if (it != cache.end()) return it->second.second.get();
-  backend::DeviceOptions opts;
-  opts.n_threads = 2;
-  auto dev = backend::create_device("cpu", opts);
-  if (!dev.ok()) return nullptr;
-  auto gf = gguf::File::open(models_dir() + "/" + file);
-  if (!gf.ok()) return nullptr;
-  auto m = Model::load(std::move(gf).value(), **dev);
-  if (!m.ok()) return nullptr;
-  auto& slot = cache[file];
-  slot.first = std::move(dev).value();
-  slot.second = std::move(m).value();
-  return slot.second.get();
-}
-
 nlohmann::json load_fixture(const std::string& name) {
   const std::string path = std::string(TOKENMILL_TEST_FIXTURES) + "/reference/" + name;
   std::ifstream in(path);
   if (!in.good()) return nullptr;
   return nlohmann::json::parse(in);
 }
-
-#define REQUIRE_MODEL(fx)                                                               \
-  const std::string model_path = models_dir() + "/" + (fx)["file"].get<std::string>();  \
-  struct stat st {};                                                                    \
-  if (::stat(model_path.c_str(), &st) != 0) {                                           \
-    if (models_required()) FAIL() << "model not found: " << model_path;                 \
-    GTEST_SKIP() << "model not found: " << model_path << " (run scripts/fetch-models)"; \
-  }
 
 class ShippedModel : public ::testing::TestWithParam<std::string> {};
 
@@ -157,9 +129,21 @@ TEST_P(ShippedModel, MatchesReferences) {
   const nlohmann::json llama = load_fixture(GetParam() + ".json");
   ASSERT_FALSE(exact.is_null()) << "missing fixture " << GetParam() << ".f64.json";
   ASSERT_FALSE(llama.is_null()) << "missing fixture " << GetParam() << ".json";
-  REQUIRE_MODEL(exact);
-  Model* m = shipped_model(exact["file"].get<std::string>());
-  ASSERT_NE(m, nullptr);
+  const std::string model_path = models_dir() + "/" + exact["file"].get<std::string>();
+  struct stat st {};
+  if (::stat(model_path.c_str(), &st) != 0) {
+    if (models_required()) FAIL() << "model not found: " << model_path;
+    GTEST_SKIP() << "model not found: " << model_path << " (run scripts/fetch-models)";
+  }
+  backend::DeviceOptions opts;
+  opts.n_threads = 2;
+  auto dev = backend::create_device("cpu", opts);
+  ASSERT_TRUE(dev.ok()) << dev.error().message;
+  auto file = gguf::File::open(model_path);
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  auto loaded = Model::load(std::move(file).value(), **dev);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  Model* m = loaded->get();
 
   const Agreement a = compare(*m, exact, 0.05);
   std::printf(

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/test_support.h"
 #include "core/clock.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
@@ -24,11 +25,7 @@
 namespace tmill::tok {
 namespace {
 
-std::string models_dir() {
-  if (const char* env = std::getenv("TOKENMILL_MODELS"); env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "/root") + "/.cache/tokenmill/models";
-}
+using tmill::testing::models_dir;
 
 constexpr const char* kSmol = "SmolLM2-135M-Instruct.Q4_1.gguf";
 constexpr const char* kGemma = "gemma-3-270m-q4_k_m.gguf";
