@@ -29,6 +29,7 @@ struct BenchArgs {
   int reps = 5;
   std::string batches = "1,4,16";
   bool json = false;
+  std::string kernels = "auto";
 };
 
 struct Measurement {
@@ -94,7 +95,8 @@ Status bench(const BenchArgs& a) {
   if (a.reps < 1) return fail("-r/--reps must be at least 1");
   if (a.n_prompt < 0 || a.n_gen < 0) return fail("-p and -n must not be negative");
   TM_ASSIGN(std::vector<int32_t> batches, parse_batches(a.batches));
-  TM_ASSIGN(LoadedModel lm, load_model(a.model, a.threads, std::max(1, std::min(a.n_prompt, 512))));
+  TM_ASSIGN(LoadedModel lm,
+            load_model(a.model, a.threads, std::max(1, std::min(a.n_prompt, 512)), a.kernels));
   model::Model& m = *lm.model;
   const int32_t max_seqs = batches.empty() ? 1 : *std::max_element(batches.begin(), batches.end());
   const int32_t per_seq = std::max(a.n_prompt, a.n_gen + 1) + 1;
@@ -164,6 +166,7 @@ void register_bench(CLI::App& app, int& exit_code) {
                   "comma-separated sequence counts for batched decode (empty = skip)")
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "one JSON object per line and test instead of the table");
+  add_kernels_option(cmd, &a->kernels);
   cmd->callback([a, &exit_code] {
     Status s = bench(*a);
     if (!s.ok()) exit_code = report_error(s.error().message);

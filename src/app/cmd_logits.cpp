@@ -29,9 +29,9 @@ Expected<std::vector<int32_t>> parse_token_list(const std::string& text) {
 }
 
 Status write_logits(const std::string& model_name, const std::string& tokens_text,
-                    const std::string& out_path, int threads) {
+                    const std::string& out_path, int threads, const std::string& kernels) {
   TM_ASSIGN(std::vector<int32_t> ids, parse_token_list(tokens_text));
-  TM_ASSIGN(LoadedModel lm, load_model(model_name, threads));
+  TM_ASSIGN(LoadedModel lm, load_model(model_name, threads, 256, kernels));
   model::Model& m = *lm.model;
   const int32_t n_vocab = m.hparams().n_vocab;
   TM_ASSIGN(auto kv, m.create_kv_cache(static_cast<int32_t>(ids.size())));
@@ -58,6 +58,7 @@ void register_logits(CLI::App& app, int& exit_code) {
   struct Args {
     std::string model, tokens, out;
     int threads = 0;
+    std::string kernels = "auto";
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("-m,--model", a->model, "GGUF file or shipped model name")->required();
@@ -65,8 +66,9 @@ void register_logits(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("--out", a->out, "output file")->required();
   cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all cores)");
+  add_kernels_option(cmd, &a->kernels);
   cmd->callback([a, &exit_code] {
-    Status s = write_logits(a->model, a->tokens, a->out, a->threads);
+    Status s = write_logits(a->model, a->tokens, a->out, a->threads, a->kernels);
     if (!s.ok()) exit_code = report_error(s.error().message);
   });
 }

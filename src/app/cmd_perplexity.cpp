@@ -15,6 +15,7 @@ struct PerplexityArgs {
   int32_t n_ctx = 512;
   int64_t n_chunks = -1;
   int threads = 0;
+  std::string kernels = "auto";
 };
 
 Status compute_perplexity(const PerplexityArgs& a) {
@@ -22,7 +23,7 @@ Status compute_perplexity(const PerplexityArgs& a) {
   if (!in) return fail("cannot read '", a.file, "'");
   std::stringstream ss;
   ss << in.rdbuf();
-  TM_ASSIGN(LoadedModel lm, load_model(a.model, a.threads, std::min(a.n_ctx, 512)));
+  TM_ASSIGN(LoadedModel lm, load_model(a.model, a.threads, std::min(a.n_ctx, 512), a.kernels));
   TM_ASSIGN(tok::Tokenizer tokenizer, tok::Tokenizer::from_gguf(lm.model->file()));
   engine::PerplexityOptions options;
   options.n_ctx = a.n_ctx;
@@ -52,6 +53,7 @@ void register_perplexity(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx-size", a->n_ctx, "tokens per chunk")->capture_default_str();
   cmd->add_option("--chunks", a->n_chunks, "evaluate at most this many chunks (default: all)");
   cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all cores)");
+  add_kernels_option(cmd, &a->kernels);
   cmd->callback([a, &exit_code] {
     Status s = compute_perplexity(*a);
     if (!s.ok()) exit_code = report_error(s.error().message);

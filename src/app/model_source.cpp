@@ -47,13 +47,22 @@ Expected<std::string> resolve_model_path(const std::string& name_or_path) {
   return fail("no such model file '", name_or_path, "' (pass a GGUF path or one of: ", names, ")");
 }
 
+void add_kernels_option(CLI::App* cmd, std::string* kernels) {
+  cmd->add_option("--kernels", *kernels,
+                  "CPU kernels: auto (AVX2, int16-activation decode), f32 (AVX2, f32 "
+                  "activations), scalar (portable reference); to measure each one's gain")
+      ->check(CLI::IsMember({"auto", "f32", "scalar"}))
+      ->capture_default_str();
+}
+
 Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
-                                 int32_t max_batch_tokens) {
+                                 int32_t max_batch_tokens, const std::string& kernels) {
   LoadedModel lm;
   TM_ASSIGN(lm.path, resolve_model_path(name_or_path));
   TM_ASSIGN(gguf::File file, gguf::File::open(lm.path));
   backend::DeviceOptions options;
   options.n_threads = n_threads;
+  options.kernels = kernels;
   lm.threads = n_threads > 0 ? n_threads
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   TM_ASSIGN(lm.device, backend::create_device("cpu", options));

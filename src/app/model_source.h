@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "backend/device.h"
 #include "core/expected.h"
 #include "model/model.h"
@@ -23,7 +25,12 @@ struct LoadedModel {
   std::unique_ptr<model::Model> model;
 };
 
+// kernels: backend::DeviceOptions::kernels ("auto", "f32", "scalar").
 Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
-                                 int32_t max_batch_tokens = 256);
+                                 int32_t max_batch_tokens = 256,
+                                 const std::string& kernels = "auto");
+
+// Adds --kernels (the ablation switch for the CPU kernel families) to a command.
+void add_kernels_option(CLI::App* cmd, std::string* kernels);
 
 }  // namespace tmill::app

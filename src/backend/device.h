@@ -113,6 +113,10 @@ class Device {
 
 struct DeviceOptions {
   int n_threads = 0;  // CPU worker threads; 0 = all cores
+  // Kernel family, for measuring each optimization's gain. CPU: "auto" (fastest the CPU
+  // supports: AVX2 with int16-activation decode kernels), "f32" (AVX2, f32 activations
+  // everywhere), "scalar" (portable reference kernels). Process-wide on the CPU backend.
+  std::string kernels = "auto";
 };
 
 // The registry: names the available backends and creates devices by name ("cpu").

@@ -13,7 +13,10 @@ std::span<const std::string> available_backends() { return kBackends; }
 
 Expected<std::unique_ptr<Device>> create_device(const std::string& name,
                                                 const DeviceOptions& options) {
-  if (name == "cpu") return std::unique_ptr<Device>(std::make_unique<CpuDevice>(options));
+  if (name == "cpu") {
+    TM_TRY(CpuDevice::select_kernels(options.kernels));
+    return std::unique_ptr<Device>(std::make_unique<CpuDevice>(options));
+  }
   std::string known;
   for (const auto& b : kBackends) known += (known.empty() ? "" : ", ") + b;
   return fail("unknown backend '", name, "' (available: ", known, ")");

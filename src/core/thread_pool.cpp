@@ -22,6 +22,13 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_share(int index) {
+  if (task_grain_ > 0) {
+    for (;;) {
+      const int64_t begin = next_chunk_.fetch_add(task_grain_, std::memory_order_relaxed);
+      if (begin >= task_n_) return;
+      (*task_)(begin, std::min(task_n_, begin + task_grain_), index);
+    }
+  }
   const int64_t per = (task_n_ + n_threads_ - 1) / n_threads_;
   const int64_t begin = std::min<int64_t>(task_n_, per * index);
   const int64_t end = std::min<int64_t>(task_n_, begin + per);
@@ -34,10 +41,28 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n, 0);
     return;
   }
+  dispatch(n, 0, fn);
+}
+
+void ThreadPool::parallel_for_dynamic(int64_t n, int64_t grain,
+                                      const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  if (n_threads_ == 1 || n <= grain) {
+    fn(0, n, 0);
+    return;
+  }
+  dispatch(n, grain, fn);
+}
+
+void ThreadPool::dispatch(int64_t n, int64_t grain,
+                          const std::function<void(int64_t, int64_t, int)>& fn) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     task_ = &fn;
     task_n_ = n;
+    task_grain_ = grain;
+    next_chunk_.store(0, std::memory_order_relaxed);
     pending_.store(n_threads_ - 1);
     generation_.fetch_add(1);
   }

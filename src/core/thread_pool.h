@@ -1,6 +1,8 @@
 // A persistent pool of worker threads for data-parallel kernels.
 // parallel_for splits [0, n) into one contiguous range per thread; the calling thread
-// takes the first range, so a pool of size 1 runs everything inline.
+// takes the first range, so a pool of size 1 runs everything inline. parallel_for_dynamic
+// hands out chunks of `grain` items from a shared counter instead, for work whose items cost
+// unequal amounts (causal attention: later tokens see more positions).
 #pragma once
 
 #include <atomic>
@@ -27,9 +29,15 @@ class ThreadPool {
   // Not re-entrant: call from one thread at a time.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 
+  // fn(begin, end, thread_index) over chunks [begin, end) of at most `grain` items, taken in
+  // increasing order by whichever thread is free. Blocks until all finish.
+  void parallel_for_dynamic(int64_t n, int64_t grain,
+                            const std::function<void(int64_t, int64_t, int)>& fn);
+
  private:
   void worker_loop(int index);
   void run_share(int index);
+  void dispatch(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -40,6 +48,8 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   const std::function<void(int64_t, int64_t, int)>* task_ = nullptr;
   int64_t task_n_ = 0;
+  int64_t task_grain_ = 0;             // 0: static split; else dynamic chunks of this size
+  std::atomic<int64_t> next_chunk_{0};  // dynamic mode: first item not yet handed out
 };
 
 }  // namespace tmill

@@ -30,10 +30,16 @@ std::vector<float> gaussian(int64_t n, uint32_t seed) {
   return v;
 }
 
-// Restores SIMD after a test that turned it off.
+// Restores SIMD (and the int16-activation decode kernels) after a test that turned it off.
 struct SimdMode {
-  explicit SimdMode(bool on) { set_simd_enabled(on); }
-  ~SimdMode() { set_simd_enabled(true); }
+  explicit SimdMode(bool on, bool int16 = true) {
+    set_simd_enabled(on);
+    set_int16_activations(int16);
+  }
+  ~SimdMode() {
+    set_simd_enabled(true);
+    set_int16_activations(true);
+  }
 };
 
 // A weight matrix of `type` quantized from gaussian data, laid out with a row stride larger
@@ -56,8 +62,8 @@ Weights make_weights(DType type, int64_t n_out, int64_t n_in, uint32_t seed) {
   return w;
 }
 
-void check_matmul(DType type, int64_t n_in, bool simd) {
-  SimdMode mode(simd);
+void check_matmul(DType type, int64_t n_in, bool simd, bool int16 = true) {
+  SimdMode mode(simd, int16);
   // Two full 16-row panels plus a partial one, and rows outside the range left untouched.
   constexpr int64_t n_out = 37;
   constexpr int64_t row_begin = 1, row_end = 35;
@@ -106,6 +112,12 @@ TEST_P(MatmulFormat, SimdMatchesReference) {
   if (!info(type).quantized) check_matmul(type, 37, true);
 }
 
+// The f32 decode kernels, which --no-int16 (and formats without an int16 kernel) use.
+TEST_P(MatmulFormat, SimdF32MatchesReference) {
+  const DType type = type_of(GetParam());
+  check_matmul(type, 512, true, /*int16=*/false);
+}
+
 TEST_P(MatmulFormat, ScalarMatchesReference) {
   const DType type = type_of(GetParam());
   check_matmul(type, 512, false);
@@ -144,9 +156,14 @@ TEST(MatmulTiming, Q4_1_576x1536) {
   const DType type = DType::Q4_1;
   const Weights w = make_weights(type, n_out, n_in, 9);
   std::vector<float> scratch(n_in);
-  for (bool simd : {true, false}) {
-    SimdMode mode(simd);
-    for (int64_t n_tokens : {1, 64}) {
+  struct Mode {
+    bool simd, int16;
+    const char* name;
+  };
+  for (const Mode m : {Mode{true, true, "avx2 int16"}, Mode{true, false, "avx2 f32"},
+                       Mode{false, false, "scalar"}}) {
+    SimdMode mode(m.simd, m.int16);
+    for (int64_t n_tokens : {1, 4, 64}) {
       const auto x = gaussian(n_tokens * n_in, 1);
       std::vector<float> y(static_cast<size_t>(n_tokens * n_out));
       matmul_rows(type, w.data, w.row_stride, n_in, x.data(), n_tokens, y.data(), n_out, 0, n_out,
@@ -164,7 +181,7 @@ TEST(MatmulTiming, Q4_1_576x1536) {
       std::printf(
           "matmul_rows Q4_1 %lldx%lld n_tokens=%lld (%s, 1 thread): %.1f us/call, %.2f GFLOP/s\n",
           static_cast<long long>(n_in), static_cast<long long>(n_out),
-          static_cast<long long>(n_tokens), simd_enabled() ? "avx2" : "scalar", per_call * 1e6,
+          static_cast<long long>(n_tokens), m.name, per_call * 1e6,
           2.0 * n_in * n_out * n_tokens / per_call * 1e-9);
     }
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/matmul.h"
 #include "core/check.h"
 #include "core/half.h"
@@ -26,16 +27,6 @@ class HostBuffer final : public Buffer {
   std::unique_ptr<uint8_t[]> data_;
 };
 
-// f16 -> f32 for every bit pattern (256 KiB): the attention inner loops read f16 K/V rows.
-const float* f16_table() {
-  static const std::vector<float> table = [] {
-    std::vector<float> t(65536);
-    for (uint32_t i = 0; i < 65536; ++i) t[i] = f16_to_f32(static_cast<uint16_t>(i));
-    return t;
-  }();
-  return table.data();
-}
-
 size_t physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page_size = sysconf(_SC_PAGE_SIZE);
@@ -45,9 +36,30 @@ size_t physical_memory_bytes() {
 
 }  // namespace
 
+Status CpuDevice::select_kernels(const std::string& kernels) {
+  if (kernels == "auto") {
+    cpu::set_simd_enabled(true);
+    cpu::set_int16_activations(true);
+  } else if (kernels == "f32") {
+    cpu::set_simd_enabled(true);
+    cpu::set_int16_activations(false);
+  } else if (kernels == "scalar") {
+    cpu::set_simd_enabled(false);
+  } else {
+    return fail("unknown CPU kernels '", kernels, "' (choose auto, f32 or scalar)");
+  }
+  return {};
+}
+
+std::string CpuDevice::kernels_in_use() {
+  if (!cpu::simd_enabled()) return "scalar";
+  return cpu::int16_activations_enabled() ? "avx2+int16" : "avx2 f32";
+}
+
 CpuDevice::CpuDevice(const DeviceOptions& options) : pool_(options.n_threads) {
   info_.name = "cpu";
-  info_.description = "CPU (" + std::to_string(pool_.size()) + " threads)";
+  info_.description =
+      "CPU (" + std::to_string(pool_.size()) + " threads, " + kernels_in_use() + " kernels)";
   info_.memory_bytes = physical_memory_bytes();
   info_.host_memory = true;
   scratch_.resize(static_cast<size_t>(pool_.size()));
@@ -182,47 +194,33 @@ void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& 
   TM_CHECK(q.cols() == static_cast<int64_t>(shape.n_head) * hd, "attention q shape");
   TM_CHECK(out.cols() == q.cols() && static_cast<int64_t>(tokens.size()) == q.rows(),
            "attention out");
-  for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, static_cast<size_t>(2 * hd));
-  const int64_t n_items = q.rows() * shape.n_head;
-  const float* f16 = f16_table();
-  pool_.parallel_for(n_items, [&](int64_t begin, int64_t end, int thread) {
-    float* q_scaled = scratch_[static_cast<size_t>(thread)].data();
-    float* acc = q_scaled + hd;
+  const size_t scratch_floats = cpu::attention_scratch_floats(group, hd);
+  for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, scratch_floats);
+  // One item per (token, KV head). Causal items cost in proportion to the token's position,
+  // so they are handed out dynamically rather than split into equal ranges.
+  const int64_t n_items = q.rows() * shape.n_kv_head;
+  pool_.parallel_for_dynamic(n_items, 1, [&](int64_t begin, int64_t end, int thread) {
+    float* scratch = scratch_[static_cast<size_t>(thread)].data();
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / shape.n_head;
-      const int32_t h = static_cast<int32_t>(item % shape.n_head);
-      const int32_t kv_h = h / group;
+      const int64_t t = item / shape.n_kv_head;
+      const int32_t kv_h = static_cast<int32_t>(item % shape.n_kv_head);
       const AttentionToken& tok = tokens[static_cast<size_t>(t)];
-      const float* qh = q.row<const float>(t) + static_cast<int64_t>(h) * hd;
-      for (int32_t i = 0; i < hd; ++i) {
-        q_scaled[i] = qh[i] * shape.scale;
-        acc[i] = 0.0f;
-      }
-      const int32_t first =
-          shape.sliding_window > 0 ? std::max(0, tok.pos - shape.sliding_window + 1) : 0;
-      // Online softmax over the visible positions: running max m and normalizer l.
-      float m = -INFINITY;
-      float l = 0.0f;
-      for (int32_t p = first; p <= tok.pos; ++p) {
-        const int32_t slot =
-            tok.block_table[p / shape.block_size] * shape.block_size + p % shape.block_size;
-        const uint16_t* kr = k_cache.row<const uint16_t>(slot) + static_cast<int64_t>(kv_h) * hd;
-        float s = 0.0f;
-        for (int32_t i = 0; i < hd; ++i) s += q_scaled[i] * f16[kr[i]];
-        const uint16_t* vr = v_cache.row<const uint16_t>(slot) + static_cast<int64_t>(kv_h) * hd;
-        if (s > m) {
-          const float correction = std::exp(m - s);
-          l *= correction;
-          for (int32_t i = 0; i < hd; ++i) acc[i] *= correction;
-          m = s;
-        }
-        const float w = std::exp(s - m);
-        l += w;
-        for (int32_t i = 0; i < hd; ++i) acc[i] += w * f16[vr[i]];
-      }
-      float* o = out.row<float>(t) + static_cast<int64_t>(h) * hd;
-      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-      for (int32_t i = 0; i < hd; ++i) o[i] = acc[i] * inv;
+      cpu::AttentionJob job;
+      job.q = q.row<const float>(t) + static_cast<int64_t>(kv_h) * group * hd;
+      job.out = out.row<float>(t) + static_cast<int64_t>(kv_h) * group * hd;
+      job.k_cache = static_cast<const uint8_t*>(k_cache.data);
+      job.v_cache = static_cast<const uint8_t*>(v_cache.data);
+      job.k_row_bytes = k_cache.row_stride;
+      job.v_row_bytes = v_cache.row_stride;
+      job.kv_offset = static_cast<int64_t>(kv_h) * hd;
+      job.block_table = tok.block_table;
+      job.block_size = shape.block_size;
+      job.first = shape.sliding_window > 0 ? std::max(0, tok.pos - shape.sliding_window + 1) : 0;
+      job.last = tok.pos;
+      job.group = group;
+      job.head_dim = hd;
+      job.scale = shape.scale;
+      cpu::attention(job, scratch);
     }
   });
 }

@@ -14,6 +14,12 @@ class CpuDevice final : public Device {
  public:
   explicit CpuDevice(const DeviceOptions& options);
 
+  // Applies DeviceOptions::kernels ("auto", "f32", "scalar"; process-wide). "auto" and "f32"
+  // fall back to scalar on CPUs without AVX2+FMA+F16C.
+  static Status select_kernels(const std::string& kernels);
+  // The kernels in use, e.g. "avx2+int16".
+  static std::string kernels_in_use();
+
   const DeviceInfo& info() const override { return info_; }
   bool supports(Op op, DType type) const override;
   Expected<std::unique_ptr<Buffer>> allocate(size_t bytes) override;

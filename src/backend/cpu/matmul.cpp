@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/cpu/matmul_avx2.h"
+#include "backend/cpu/matmul_int16.h"
 #include "core/check.h"
 #include "quant/formats.h"
 
@@ -17,6 +18,7 @@ namespace tmill::cpu {
 namespace {
 
 std::atomic<bool> g_simd{detail::cpu_has_avx2()};
+std::atomic<bool> g_int16{true};
 
 // The AVX2 prefill path needs more than the one row of scratch the API hands us; this buffer
 // lives per thread, grown once to the largest size seen, and is aligned to a cache line so the
@@ -65,6 +67,12 @@ void matmul_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
   TM_CHECK(row_begin <= row_end && n_tokens >= 0, "matmul_rows: bad ranges");
   if (row_begin == row_end || n_tokens == 0) return;
   if (g_simd.load(std::memory_order_relaxed)) {
+    if (n_tokens <= detail::kInt16MaxTokens && detail::int16_supports(type) &&
+        g_int16.load(std::memory_order_relaxed)) {
+      detail::matmul_rows_int16(type, W, w_row_bytes, n_in, x, n_tokens, y, y_stride, row_begin,
+                                row_end);
+      return;
+    }
     float* buffer = n_tokens > 1 ? prefill_buffer(detail::avx2_buffer_floats(n_in)) : nullptr;
     detail::matmul_rows_avx2(type, W, w_row_bytes, n_in, x, n_tokens, y, y_stride, row_begin,
                              row_end, scratch, buffer);
@@ -87,5 +95,9 @@ bool simd_enabled() { return g_simd.load(std::memory_order_relaxed); }
 void set_simd_enabled(bool on) {
   g_simd.store(on && detail::cpu_has_avx2(), std::memory_order_relaxed);
 }
+
+bool int16_activations_enabled() { return g_int16.load(std::memory_order_relaxed); }
+
+void set_int16_activations(bool on) { g_int16.store(on, std::memory_order_relaxed); }
 
 }  // namespace tmill::cpu

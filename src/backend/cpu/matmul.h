@@ -2,8 +2,10 @@
 // format (quant/formats.h), plus the fast row dequantizer they use.
 //
 // Kernels: AVX2+FMA+F16C when the running CPU has them (checked once at run time; the build
-// itself uses no -march flags), otherwise portable scalar code. Both are tested against the
-// scalar reference in quant/formats.h.
+// itself uses no -march flags), otherwise portable scalar code. With AVX2, decode-sized
+// products of the common quantized formats use integer dot products on int16-quantized
+// activations (matmul_int16.h); prefill uses packed f32 panels (matmul_avx2.cpp). All are
+// tested against the scalar reference in quant/formats.h.
 #pragma once
 
 #include <cstddef>
@@ -31,5 +33,10 @@ void dequantize_row(DType type, const uint8_t* src, float* dst, int64_t n);
 // supports it. Not meant to be toggled while kernels run on other threads.
 bool simd_enabled();
 void set_simd_enabled(bool on);
+
+// Whether decode-sized products (<= 8 token rows) of the formats matmul_int16.h covers use the
+// int16-activation kernels (default) rather than the f32 ones. Only matters with SIMD on.
+bool int16_activations_enabled();
+void set_int16_activations(bool on);
 
 }  // namespace tmill::cpu

@@ -22,58 +22,16 @@
 
 #include <cstring>
 
+#include "backend/cpu/avx2_helpers.h"
 #include "core/half.h"
 #include "quant/blocks.h"
 #include "quant/formats.h"
-
-#define TM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace tmill::cpu::detail {
 namespace {
 
 using quant::kQK;
 using quant::kQK_K;
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers
-
-TM_AVX2 inline float load_f16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof h);
-  return _cvtsh_ss(h);
-}
-
-TM_AVX2 inline __m128i load16(const uint8_t* p) {
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-}
-TM_AVX2 inline __m256i load32(const uint8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-
-// Low 8 bytes of b as floats, signed / unsigned.
-TM_AVX2 inline __m256 i8_to_ps(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)); }
-TM_AVX2 inline __m256 u8_to_ps(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)); }
-
-TM_AVX2 inline __m128i lo128(__m256i v) { return _mm256_castsi256_si128(v); }
-TM_AVX2 inline __m128i hi128(__m256i v) { return _mm256_extracti128_si256(v, 1); }
-
-// Byte k of the result is 0xff when bit k of `bits` is set (k < 32).
-TM_AVX2 inline __m256i expand_bits32(uint32_t bits) {
-  // Lane 0 takes bytes 0-1 of the broadcast word, lane 1 bytes 2-3, each byte 8 times.
-  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,  //
-                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  const __m256i select = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
-  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), spread);
-  return _mm256_cmpeq_epi8(_mm256_and_si256(v, select), select);
-}
-
-// Legacy 4-bit nibbles: 16 bytes -> 32 codes, lane 0 = low nibbles (elements 0..15), lane 1 =
-// high nibbles (elements 16..31).
-TM_AVX2 inline __m256i unpack_nibbles16(const uint8_t* qs) {
-  const __m128i q = load16(qs);
-  const __m128i m4 = _mm_set1_epi8(0x0f);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Sinks: where a dequantizer sends each vector of 8 weights.
@@ -399,13 +357,6 @@ TM_AVX2 bool run_dequantizer(DType type, const uint8_t* src, int64_t n, Sink& si
 
 // ---------------------------------------------------------------------------------------------
 // f32 dot products.
-
-TM_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // Decode and small batches (n_tokens <= kFusedMaxTokens): each row is dequantized in registers
 // and consumed at once by a DotSink for up to 4 tokens, never stored; for 5..8 tokens the row

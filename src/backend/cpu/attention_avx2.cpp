@@ -1,0 +1,212 @@
+// AVX2+FMA+F16C attention kernel (see attention.h). Per tile of up to kTile cached positions:
+//   1. scores[h][i] = scale·q_h · k_i for the group's heads, each K row converted from f16 once
+//      and multiplied into up to 4 heads' accumulators;
+//   2. online softmax per head: new running max, rescale of the old accumulator and sum,
+//      probabilities with a vectorized exp;
+//   3. acc_h += Σ_i p[h][i] · v_i, each V row converted once per 4 heads, the accumulators held in
+//      registers across the tile.
+// Only call after cpu_has_avx2() (matmul_avx2.h).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cpu/attention.h"
+
+#define TM_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace tmill::cpu::detail {
+namespace {
+
+constexpr int kTile = 32;
+
+TM_AVX2 inline __m256 load_f16x8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+TM_AVX2 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// e^x for x <= 0 (softmax arguments), relative error ~1e-7: x = n·ln2 + r with |r| <= ln2/2,
+// e^r by its degree-6 Taylor polynomial, 2^n through the exponent bits. Below -87 the result
+// flushes to 0.
+TM_AVX2 inline __m256 exp_nonpositive(__m256 x) {
+  const __m256 too_small = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln2 split in two parts
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i pow2n =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n));
+  return _mm256_andnot_ps(too_small, result);
+}
+
+// scores[h][i] for heads [0, H) of the pointers given, positions [0, n).
+template <int H>
+TM_AVX2 void tile_scores(const float* q, int hd, const uint16_t* const* k_rows, int n,
+                         float* scores) {
+  for (int i = 0; i < n; ++i) {
+    __m256 a[H];
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) a[h] = _mm256_setzero_ps();
+    const uint16_t* k = k_rows[i];
+    for (int c = 0; c < hd; c += 8) {
+      const __m256 kk = load_f16x8(k + c);
+#pragma GCC unroll 4
+      for (int h = 0; h < H; ++h) a[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * hd + c), kk, a[h]);
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) scores[h * kTile + i] = hsum(a[h]);
+  }
+}
+
+// acc[h] += Σ_i p[h][i] · v_i for heads [0, H).
+template <int H>
+TM_AVX2 void tile_values(const float* p, int hd, const uint16_t* const* v_rows, int n, float* acc) {
+  for (int c = 0; c < hd; c += 8) {
+    __m256 a[H];
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) a[h] = _mm256_loadu_ps(acc + h * hd + c);
+    for (int i = 0; i < n; ++i) {
+      const __m256 vv = load_f16x8(v_rows[i] + c);
+#pragma GCC unroll 4
+      for (int h = 0; h < H; ++h)
+        a[h] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * kTile + i), vv, a[h]);
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) _mm256_storeu_ps(acc + h * hd + c, a[h]);
+  }
+}
+
+TM_AVX2 void scores_all(const float* q, int group, int hd, const uint16_t* const* k_rows, int n,
+                        float* scores) {
+  int h = 0;
+  for (; h + 4 <= group; h += 4) tile_scores<4>(q + h * hd, hd, k_rows, n, scores + h * kTile);
+  switch (group - h) {
+    case 3:
+      tile_scores<3>(q + h * hd, hd, k_rows, n, scores + h * kTile);
+      break;
+    case 2:
+      tile_scores<2>(q + h * hd, hd, k_rows, n, scores + h * kTile);
+      break;
+    case 1:
+      tile_scores<1>(q + h * hd, hd, k_rows, n, scores + h * kTile);
+      break;
+    default:
+      break;
+  }
+}
+
+TM_AVX2 void values_all(const float* p, int group, int hd, const uint16_t* const* v_rows, int n,
+                        float* acc) {
+  int h = 0;
+  for (; h + 4 <= group; h += 4) tile_values<4>(p + h * kTile, hd, v_rows, n, acc + h * hd);
+  switch (group - h) {
+    case 3:
+      tile_values<3>(p + h * kTile, hd, v_rows, n, acc + h * hd);
+      break;
+    case 2:
+      tile_values<2>(p + h * kTile, hd, v_rows, n, acc + h * hd);
+      break;
+    case 1:
+      tile_values<1>(p + h * kTile, hd, v_rows, n, acc + h * hd);
+      break;
+    default:
+      break;
+  }
+}
+
+const uint16_t* cache_row(const uint8_t* cache, size_t row_bytes, const AttentionJob& job,
+                          int32_t pos) {
+  const int64_t slot =
+      static_cast<int64_t>(job.block_table[pos / job.block_size]) * job.block_size +
+      pos % job.block_size;
+  return reinterpret_cast<const uint16_t*>(cache + static_cast<size_t>(slot) * row_bytes) +
+         job.kv_offset;
+}
+
+TM_AVX2 void attention_impl(const AttentionJob& job, float* scratch) {
+  const int hd = job.head_dim;
+  const int group = job.group;
+  float* q = scratch;           // [group][hd], scaled
+  float* acc = q + group * hd;  // [group][hd]
+  float* p = acc + group * hd;  // [group][kTile]
+  float* run_max = p + group * kTile;
+  float* run_sum = run_max + group;
+  const __m256 scale = _mm256_set1_ps(job.scale);
+  for (int i = 0; i < group * hd; i += 8) {
+    _mm256_storeu_ps(q + i, _mm256_mul_ps(_mm256_loadu_ps(job.q + i), scale));
+    _mm256_storeu_ps(acc + i, _mm256_setzero_ps());
+  }
+  for (int h = 0; h < group; ++h) {
+    run_max[h] = -INFINITY;
+    run_sum[h] = 0.0f;
+  }
+
+  const uint16_t* k_rows[kTile];
+  const uint16_t* v_rows[kTile];
+  for (int32_t p0 = job.first; p0 <= job.last; p0 += kTile) {
+    const int n = std::min<int>(kTile, job.last - p0 + 1);
+    for (int i = 0; i < n; ++i) {
+      k_rows[i] = cache_row(job.k_cache, job.k_row_bytes, job, p0 + i);
+      v_rows[i] = cache_row(job.v_cache, job.v_row_bytes, job, p0 + i);
+    }
+    scores_all(q, group, hd, k_rows, n, p);
+
+    for (int h = 0; h < group; ++h) {
+      float* ph = p + h * kTile;
+      float tile_max = ph[0];
+      for (int i = 1; i < n; ++i) tile_max = std::max(tile_max, ph[i]);
+      const float new_max = std::max(run_max[h], tile_max);
+      const float correction = std::exp(run_max[h] - new_max);  // 0 on the first tile
+      run_max[h] = new_max;
+      const __m256 m = _mm256_set1_ps(new_max);
+      __m256 sum = _mm256_setzero_ps();
+      for (int i = 0; i < n; i += 8) {
+        // Lanes past n hold stale scores: zero their probabilities.
+        const __m256i lane =
+            _mm256_add_epi32(_mm256_set1_epi32(i), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane));
+        const __m256 e =
+            _mm256_and_ps(valid, exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(ph + i), m)));
+        _mm256_storeu_ps(ph + i, e);
+        sum = _mm256_add_ps(sum, e);
+      }
+      run_sum[h] = run_sum[h] * correction + hsum(sum);
+      if (correction != 1.0f) {
+        const __m256 c = _mm256_set1_ps(correction);
+        float* ah = acc + h * hd;
+        for (int d = 0; d < hd; d += 8)
+          _mm256_storeu_ps(ah + d, _mm256_mul_ps(_mm256_loadu_ps(ah + d), c));
+      }
+    }
+    values_all(p, group, hd, v_rows, n, acc);
+  }
+
+  for (int h = 0; h < group; ++h) {
+    const __m256 inv = _mm256_set1_ps(run_sum[h] > 0.0f ? 1.0f / run_sum[h] : 0.0f);
+    float* o = job.out + h * hd;
+    const float* ah = acc + h * hd;
+    for (int d = 0; d < hd; d += 8)
+      _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(ah + d), inv));
+  }
+}
+
+}  // namespace
+
+void attention_avx2(const AttentionJob& job, float* scratch) { attention_impl(job, scratch); }
+
+}  // namespace tmill::cpu::detail

@@ -1,0 +1,71 @@
+// Small AVX2+FMA+F16C helpers shared by the CPU kernels. Include only from files whose every
+// caller checks cpu_has_avx2() first: each function carries the TM_AVX2 target attribute
+// (instead of a file-wide pragma), so nothing here is compiled for AVX2 behind the back of
+// code that runs on older CPUs.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#define TM_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace tmill::cpu::detail {
+
+TM_AVX2 inline float load_f16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, sizeof h);
+  return _cvtsh_ss(h);
+}
+
+TM_AVX2 inline __m128i load16(const uint8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+TM_AVX2 inline __m256i load32(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// Low 8 bytes of b as floats, signed / unsigned.
+TM_AVX2 inline __m256 i8_to_ps(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)); }
+TM_AVX2 inline __m256 u8_to_ps(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)); }
+
+TM_AVX2 inline __m128i lo128(__m256i v) { return _mm256_castsi256_si128(v); }
+TM_AVX2 inline __m128i hi128(__m256i v) { return _mm256_extracti128_si256(v, 1); }
+
+// Byte k of the result is 0xff when bit k of `bits` is set (k < 32).
+TM_AVX2 inline __m256i expand_bits32(uint32_t bits) {
+  // Lane 0 takes bytes 0-1 of the broadcast word, lane 1 bytes 2-3, each byte 8 times.
+  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,  //
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i select = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), spread);
+  return _mm256_cmpeq_epi8(_mm256_and_si256(v, select), select);
+}
+
+// Legacy 4-bit nibbles: 16 bytes -> 32 codes, lane 0 = low nibbles (elements 0..15), lane 1 =
+// high nibbles (elements 16..31).
+TM_AVX2 inline __m256i unpack_nibbles16(const uint8_t* qs) {
+  // Both 128-bit lanes get the 16 bytes; the upper lane's 64-bit words are shifted right by 4
+  // so its bytes' low nibbles are the original high nibbles (bits shifted in from the next
+  // byte land in the high nibble and are masked off).
+  const __m256i q = _mm256_broadcastsi128_si256(load16(qs));
+  return _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4)),
+                          _mm256_set1_epi8(0x0f));
+}
+
+TM_AVX2 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+TM_AVX2 inline int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+}  // namespace tmill::cpu::detail

@@ -1,0 +1,621 @@
+// int16-activation matmul kernels (see matmul_int16.h).
+//
+// Per weight row, a format's block reader produces each block of 32 weights as two vectors of
+// 16 int16 codes, with a float scale `dw` and an additive term `mw` such that
+// weight[k] = dw * code[k] + mw. The codes are widened from bytes with in-lane unpacks (cheaper
+// than cross-lane zero/sign extension), which leaves the elements in the order
+// [0-7, 16-23] [8-15, 24-31]; the activations are stored in that same order (kPermuted), and a
+// dot product does not care about the order of its terms. K-quant sub-block scales are folded into
+// the codes
+// (|code| <= 32 * 128, so products with int16 activations and their pairwise sums fit int32).
+// The sink then forms, per token row t:
+//   acc_t += float(Σ code[k] * xq[k]) * (dw * dx_b)      (vpmaddwd, one scale per block)
+//   min_t += mw * Σ_k x[k]                               (only formats with an additive term)
+#include "backend/cpu/matmul_int16.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/avx2_helpers.h"
+#include "quant/blocks.h"
+#include "quant/formats.h"
+
+namespace tmill::cpu::detail {
+namespace {
+
+using quant::kQK;
+using quant::kQK_K;
+
+// Activations of up to kInt16MaxTokens rows, quantized: codes [T][n_in], per block of 32 the
+// scale [T][n_in/32] and the exact float sum [T][n_in/32].
+struct QuantizedActivations {
+  std::vector<int16_t> codes;
+  std::vector<float> scales;
+  std::vector<float> sums;
+  int64_t n_in = 0;
+  int64_t n_blocks = 0;
+};
+
+QuantizedActivations& thread_activations() {
+  thread_local QuantizedActivations a;
+  return a;
+}
+
+TM_AVX2 void quantize_activations(const float* x, int64_t n_tokens, int64_t n_in,
+                                  QuantizedActivations& a) {
+  a.n_in = n_in;
+  a.n_blocks = n_in / kQK;
+  const size_t codes = static_cast<size_t>(n_tokens * n_in);
+  if (a.codes.size() < codes) a.codes.resize(codes);
+  const size_t blocks = static_cast<size_t>(n_tokens * a.n_blocks);
+  if (a.scales.size() < blocks) {
+    a.scales.resize(blocks);
+    a.sums.resize(blocks);
+  }
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t b = 0; b < a.n_blocks; ++b) {
+      const float* xb = x + t * n_in + b * kQK;
+      __m256 v[4];
+      for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(xb + 8 * k);
+      const __m256 amax = _mm256_max_ps(
+          _mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+          _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+      const float max_abs = _mm_cvtss_f32(m4);
+      const float scale = max_abs / 32767.0f;
+      const __m256 inv = _mm256_set1_ps(max_abs > 0.0f ? 32767.0f / max_abs : 0.0f);
+      __m256i q[4];
+      for (int k = 0; k < 4; ++k)
+        q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));  // round to nearest
+      // packs works per 128-bit lane: restore element order with a 64-bit permute.
+      const __m256i q01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xd8);
+      const __m256i q23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xd8);
+      // The unpack order (see the top of this file): [0-7, 16-23] then [8-15, 24-31].
+      int16_t* out = a.codes.data() + t * n_in + b * kQK;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                          _mm256_permute2x128_si256(q01, q23, 0x20));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16),
+                          _mm256_permute2x128_si256(q01, q23, 0x31));
+      const size_t bi = static_cast<size_t>(t * a.n_blocks + b);
+      a.scales[bi] = scale;
+      a.sums[bi] = hsum(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
+    }
+  }
+}
+
+// Dot products of one weight row with T quantized token rows. Two accumulator sets (even and
+// odd blocks) halve the FMA dependency chain.
+template <int T, bool kHasMin>
+struct Int16DotSink {
+  const int16_t* codes;  // token 0's codes; token t at + t * n_in
+  const float* scales;   // token 0's block scales; token t at + t * n_blocks
+  const float* sums;
+  int64_t n_in;
+  int64_t n_blocks;
+  __m256 acc[2][T];
+  float min_acc[T];
+
+  TM_AVX2 Int16DotSink(const QuantizedActivations& a)
+      : codes(a.codes.data()),
+        scales(a.scales.data()),
+        sums(a.sums.data()),
+        n_in(a.n_in),
+        n_blocks(a.n_blocks) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+      min_acc[t] = 0.0f;
+    }
+  }
+
+  TM_AVX2 void block(int64_t b, __m256i w_lo, __m256i w_hi, float dw, float mw) {
+    const int parity = static_cast<int>(b & 1);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const int16_t* xb = codes + t * n_in + b * kQK;
+      const __m256i s = _mm256_add_epi32(
+          _mm256_madd_epi16(w_lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb))),
+          _mm256_madd_epi16(w_hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 16))));
+      const __m256 scale = _mm256_set1_ps(dw * scales[t * n_blocks + b]);
+      acc[parity][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, acc[parity][t]);
+      if constexpr (kHasMin) min_acc[t] += mw * sums[t * n_blocks + b];
+    }
+  }
+
+  TM_AVX2 float result(int t) const {
+    return hsum(_mm256_add_ps(acc[0][t], acc[1][t])) + min_acc[t];
+  }
+};
+
+// 32 codes in element order (bytes) -> int16 halves in the unpack order.
+TM_AVX2 inline void widen_u8(__m256i v, __m256i& lo, __m256i& hi) {
+  lo = _mm256_unpacklo_epi8(v, _mm256_setzero_si256());
+  hi = _mm256_unpackhi_epi8(v, _mm256_setzero_si256());
+}
+TM_AVX2 inline void widen_i8(__m256i v, __m256i& lo, __m256i& hi) {
+  const __m256i sign = _mm256_cmpgt_epi8(_mm256_setzero_si256(), v);
+  lo = _mm256_unpacklo_epi8(v, sign);
+  hi = _mm256_unpackhi_epi8(v, sign);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weight codes. Each reader yields 32 codes in element order as bytes, widened to the int16
+// unpack order.
+
+// Legacy formats (one scale d in the first two bytes of each block). kMinOffset: byte offset
+// of an f16 additive term m; otherwise kMinPerScale * d is the additive term (Q4_0 and Q5_0
+// are read as unsigned codes, q - 8 = q + (-8)), or there is none.
+struct Q4_0Codes {
+  static constexpr int kBytes = sizeof(quant::BlockQ4_0);  // d, qs[16]
+  static constexpr int kMinOffset = -1;
+  static constexpr float kMinPerScale = -8.0f;
+  TM_AVX2 static void codes(const uint8_t* p, __m256i& lo, __m256i& hi) {
+    widen_u8(unpack_nibbles16(p + 2), lo, hi);
+  }
+};
+struct Q4_1Codes {
+  static constexpr int kBytes = sizeof(quant::BlockQ4_1);  // d, m, qs[16]
+  static constexpr int kMinOffset = 2;
+  static constexpr float kMinPerScale = 0.0f;
+  TM_AVX2 static void codes(const uint8_t* p, __m256i& lo, __m256i& hi) {
+    widen_u8(unpack_nibbles16(p + 4), lo, hi);
+  }
+};
+struct Q5_0Codes {
+  static constexpr int kBytes = sizeof(quant::BlockQ5_0);  // d, qh[4], qs[16]
+  static constexpr int kMinOffset = -1;
+  static constexpr float kMinPerScale = -16.0f;
+  TM_AVX2 static void codes(const uint8_t* p, __m256i& lo, __m256i& hi) {
+    uint32_t qh;
+    std::memcpy(&qh, p + 2, sizeof qh);
+    const __m256i high = _mm256_and_si256(expand_bits32(qh), _mm256_set1_epi8(0x10));
+    widen_u8(_mm256_or_si256(unpack_nibbles16(p + 6), high), lo, hi);
+  }
+};
+struct Q5_1Codes {
+  static constexpr int kBytes = sizeof(quant::BlockQ5_1);  // d, m, qh[4], qs[16]
+  static constexpr int kMinOffset = 2;
+  static constexpr float kMinPerScale = 0.0f;
+  TM_AVX2 static void codes(const uint8_t* p, __m256i& lo, __m256i& hi) {
+    uint32_t qh;
+    std::memcpy(&qh, p + 4, sizeof qh);
+    const __m256i high = _mm256_and_si256(expand_bits32(qh), _mm256_set1_epi8(0x10));
+    widen_u8(_mm256_or_si256(unpack_nibbles16(p + 8), high), lo, hi);
+  }
+};
+struct Q8_0Codes {
+  static constexpr int kBytes = sizeof(quant::BlockQ8_0);  // d, qs[32]
+  static constexpr int kMinOffset = -1;
+  static constexpr float kMinPerScale = 0.0f;
+  TM_AVX2 static void codes(const uint8_t* p, __m256i& lo, __m256i& hi) {
+    widen_i8(load32(p + 2), lo, hi);
+  }
+};
+
+template <class F>
+constexpr bool kLegacyHasMin = F::kMinOffset >= 0 || F::kMinPerScale != 0.0f;
+
+template <class F>
+TM_AVX2 inline float legacy_min(const uint8_t* p, float d) {
+  if constexpr (F::kMinOffset >= 0) return load_f16(p + F::kMinOffset);
+  return F::kMinPerScale * d;
+}
+
+template <class F, class Sink>
+TM_AVX2 void read_legacy(const uint8_t* row, int64_t n, Sink& sink) {
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const uint8_t* p = row + b * F::kBytes;
+    __m256i lo, hi;
+    F::codes(p, lo, hi);
+    const float d = load_f16(p);
+    sink.block(b, lo, hi, d, legacy_min<F>(p, d));
+  }
+}
+
+// Q4_K / Q5_K: super-block of 8 sub-blocks of 32; weight = d·sc_j·q - dmin·m_j. The 6-bit
+// scale is folded into the codes (<= 31 · 63).
+template <class Sink>
+TM_AVX2 inline void emit_k_sub(Sink& sink, int64_t b, __m256i codes, uint8_t sc, uint8_t m, float d,
+                               float dmin) {
+  __m256i lo, hi;
+  widen_u8(codes, lo, hi);
+  const __m256i s = _mm256_set1_epi16(sc);
+  sink.block(b, _mm256_mullo_epi16(lo, s), _mm256_mullo_epi16(hi, s), d,
+             -dmin * static_cast<float>(m));
+}
+
+// Q5_K sub-block codes 2c (lo) and 2c + 1 (hi) of the 32-byte group c, with their fifth bits.
+TM_AVX2 inline void q5_k_codes(const uint8_t* p, int c, __m256i qh, __m256i& lo, __m256i& hi) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
+  const __m256i q = load32(p + 48 + 32 * c);
+  const __m256i sel0 = _mm256_set1_epi8(static_cast<char>(1 << (2 * c)));
+  const __m256i sel1 = _mm256_set1_epi8(static_cast<char>(2 << (2 * c)));
+  const __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, sel0), sel0), bit4);
+  const __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, sel1), sel1), bit4);
+  lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+  hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+}
+
+template <class Sink>
+TM_AVX2 void read_q4_k(const uint8_t* row, int64_t n, Sink& sink) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const uint8_t* p = row + i * sizeof(quant::BlockQ4_K);  // d, dmin, scales[12], qs[128]
+    const float d = load_f16(p);
+    const float dmin = load_f16(p + 2);
+    uint8_t sc[8], m[8];
+    quant::unpack_k_scales(p + 4, sc, m);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load32(p + 16 + 32 * c);
+      const int64_t b = i * 8 + 2 * c;
+      emit_k_sub(sink, b, _mm256_and_si256(q, m4), sc[2 * c], m[2 * c], d, dmin);
+      emit_k_sub(sink, b + 1, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), sc[2 * c + 1],
+                 m[2 * c + 1], d, dmin);
+    }
+  }
+}
+
+template <class Sink>
+TM_AVX2 void read_q5_k(const uint8_t* row, int64_t n, Sink& sink) {
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    // d, dmin, scales[12], qh[32], qs[128]
+    const uint8_t* p = row + i * sizeof(quant::BlockQ5_K);
+    const float d = load_f16(p);
+    const float dmin = load_f16(p + 2);
+    uint8_t sc[8], m[8];
+    quant::unpack_k_scales(p + 4, sc, m);
+    const __m256i qh = load32(p + 16);
+    for (int c = 0; c < 4; ++c) {
+      __m256i lo, hi;
+      q5_k_codes(p, c, qh, lo, hi);
+      const int64_t b = i * 8 + 2 * c;
+      emit_k_sub(sink, b, lo, sc[2 * c], m[2 * c], d, dmin);
+      emit_k_sub(sink, b + 1, hi, sc[2 * c + 1], m[2 * c + 1], d, dmin);
+    }
+  }
+}
+
+// Q6_K: the 32-element blocks of one super-block as signed codes times their two 16-element
+// sub-scales: (lo, hi) of block j (0..7) into out[j]. In the unpack order each 128-bit lane
+// holds elements of one 16-half: lane 0 the first (scale sc[2j]), lane 1 the second.
+TM_AVX2 inline void q6_k_blocks(const uint8_t* p, __m256i (*out)[2]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i m2hi = _mm256_set1_epi8(0x30);
+  const __m256i bias = _mm256_set1_epi8(32);
+  const int8_t* sc = reinterpret_cast<const int8_t*>(p + 192);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i ql0 = load32(p + 64 * h);
+    const __m256i ql1 = load32(p + 64 * h + 32);
+    const __m256i qh = load32(p + 128 + 32 * h);
+    // Quarter j (elements 32j .. 32j + 31 of the half): low nibbles and qh bits 2j, 2j+1.
+    __m256i q[4];
+    q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                           _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2hi));
+    q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2hi));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                           _mm256_and_si256(qh, m2hi));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2hi));
+    for (int j = 0; j < 4; ++j) {
+      const int s = 8 * h + 2 * j;
+      const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+      __m256i lo, hi;
+      widen_i8(_mm256_sub_epi8(q[j], bias), lo, hi);
+      out[4 * h + j][0] = _mm256_mullo_epi16(lo, scale);
+      out[4 * h + j][1] = _mm256_mullo_epi16(hi, scale);
+    }
+  }
+}
+
+template <class Sink>
+TM_AVX2 void read_q6_k(const uint8_t* row, int64_t n, Sink& sink) {
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const uint8_t* p = row + i * sizeof(quant::BlockQ6_K);  // ql[128], qh[64], scales[16], d
+    const float d = load_f16(p + 208);
+    __m256i blocks[8][2];
+    q6_k_blocks(p, blocks);
+    for (int j = 0; j < 8; ++j) sink.block(i * 8 + j, blocks[j][0], blocks[j][1], d, 0.0f);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One token row (decode): groups of 8 blocks. Each block's integer dot product stays a vector
+// of 8 partial sums until a group is complete; then one horizontal reduction gives the 8 block
+// sums in one vector, and the scales of the 8 blocks are applied with single vector ops
+// instead of a scalar multiply, a broadcast and an FMA per block.
+
+// Lane k of the result = sum of the lanes of s[k].
+TM_AVX2 inline __m256i reduce8(const __m256i* s) {
+  const __m256i h01 = _mm256_hadd_epi32(s[0], s[1]);
+  const __m256i h23 = _mm256_hadd_epi32(s[2], s[3]);
+  const __m256i h45 = _mm256_hadd_epi32(s[4], s[5]);
+  const __m256i h67 = _mm256_hadd_epi32(s[6], s[7]);
+  const __m256i h03 = _mm256_hadd_epi32(h01, h23);  // 128-bit half j: lanes of half j of s[0..3]
+  const __m256i h47 = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h03, h47, 0x20),
+                          _mm256_permute2x128_si256(h03, h47, 0x31));
+}
+
+TM_AVX2 inline __m256i block_dot(__m256i lo, __m256i hi, const int16_t* x) {
+  return _mm256_add_epi32(
+      _mm256_madd_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+      _mm256_madd_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16))));
+}
+
+// 8 f16 values at p, p + stride, ..., p + 7 * stride (byte offsets) as floats.
+TM_AVX2 inline __m256 gather_f16(const uint8_t* p, int stride) {
+  const __m256i idx =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+  const __m256i words = _mm256_and_si256(
+      _mm256_i32gather_epi32(reinterpret_cast<const int*>(p), idx, 1), _mm256_set1_epi32(0xffff));
+  // [w0..w3, 0, w4..w7, 0] as 16-bit values, then the two 64-bit halves with data together.
+  const __m256i packed =
+      _mm256_permute4x64_epi64(_mm256_packus_epi32(words, _mm256_setzero_si256()), 0xd8);
+  return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+}
+
+// dot(row, x) for one token row of a legacy format.
+template <class F>
+TM_AVX2 float legacy_row_dot(const uint8_t* row, int64_t n_blocks, const int16_t* xq,
+                             const float* xd, const float* xs) {
+  __m256 acc = _mm256_setzero_ps();
+  __m256 min_acc = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 8 <= n_blocks; b += 8) {
+    const uint8_t* p = row + b * F::kBytes;
+    __m256i s[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      __m256i lo, hi;
+      F::codes(p + k * F::kBytes, lo, hi);
+      s[k] = block_dot(lo, hi, xq + (b + k) * kQK);
+    }
+    const __m256 d = gather_f16(p, F::kBytes);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(s)), _mm256_mul_ps(d, _mm256_loadu_ps(xd + b)),
+                          acc);
+    if constexpr (F::kMinOffset >= 0)
+      min_acc = _mm256_fmadd_ps(gather_f16(p + F::kMinOffset, F::kBytes), _mm256_loadu_ps(xs + b),
+                                min_acc);
+    else if constexpr (F::kMinPerScale != 0.0f)
+      min_acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(F::kMinPerScale)),
+                                _mm256_loadu_ps(xs + b), min_acc);
+  }
+  float tail = 0.0f;
+  for (; b < n_blocks; ++b) {
+    const uint8_t* p = row + b * F::kBytes;
+    __m256i lo, hi;
+    F::codes(p, lo, hi);
+    const float d = load_f16(p);
+    tail += static_cast<float>(hsum_epi32(block_dot(lo, hi, xq + b * kQK))) * d * xd[b];
+    if constexpr (kLegacyHasMin<F>) tail += legacy_min<F>(p, d) * xs[b];
+  }
+  return hsum(_mm256_add_ps(acc, min_acc)) + tail;
+}
+
+// 8 uint8 values as floats.
+TM_AVX2 inline __m256 u8x8_to_ps(const uint8_t* v8) {
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v8))));
+}
+
+// Q4_K and Q5_K: a super-block of 256 is exactly one group of 8 blocks; the 6-bit scales are
+// applied in float with the activation scales.
+template <bool kFive>
+TM_AVX2 float k_row_dot(const uint8_t* row, int64_t n_super, const int16_t* xq, const float* xd,
+                        const float* xs) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  constexpr size_t kBytes = kFive ? sizeof(quant::BlockQ5_K) : sizeof(quant::BlockQ4_K);
+  __m256 acc = _mm256_setzero_ps();
+  __m256 min_acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n_super; ++i) {
+    const uint8_t* p = row + i * kBytes;  // d, dmin, scales[12], (qh[32]), qs[128]
+    uint8_t sc[8], m[8];
+    quant::unpack_k_scales(p + 4, sc, m);
+    const int16_t* x = xq + i * kQK_K;
+    __m256i s[8];
+    const __m256i qh = kFive ? load32(p + 16) : _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      __m256i codes_lo, codes_hi;
+      if constexpr (kFive) {
+        q5_k_codes(p, c, qh, codes_lo, codes_hi);
+      } else {
+        const __m256i q = load32(p + 16 + 32 * c);
+        codes_lo = _mm256_and_si256(q, m4);
+        codes_hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      }
+      __m256i lo, hi;
+      widen_u8(codes_lo, lo, hi);
+      s[2 * c] = block_dot(lo, hi, x + 64 * c);
+      widen_u8(codes_hi, lo, hi);
+      s[2 * c + 1] = block_dot(lo, hi, x + 64 * c + 32);
+    }
+    // Σ_j d·sc_j·dx_j·isum_j  -  dmin · Σ_j m_j·Σx_j
+    const __m256 scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(load_f16(p)), u8x8_to_ps(sc)),
+                                       _mm256_loadu_ps(xd + 8 * i));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(s)), scale, acc);
+    min_acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(-load_f16(p + 2)), u8x8_to_ps(m)),
+                              _mm256_loadu_ps(xs + 8 * i), min_acc);
+  }
+  return hsum(_mm256_add_ps(acc, min_acc));
+}
+
+TM_AVX2 float q6_k_row_dot(const uint8_t* row, int64_t n_super, const int16_t* xq,
+                           const float* xd) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n_super; ++i) {
+    const uint8_t* p = row + i * sizeof(quant::BlockQ6_K);  // ql[128], qh[64], scales[16], d
+    const int16_t* x = xq + i * kQK_K;
+    __m256i blocks[8][2];
+    q6_k_blocks(p, blocks);
+    __m256i s[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) s[j] = block_dot(blocks[j][0], blocks[j][1], x + 32 * j);
+    const __m256 scale =
+        _mm256_mul_ps(_mm256_set1_ps(load_f16(p + 208)), _mm256_loadu_ps(xd + 8 * i));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(s)), scale, acc);
+  }
+  return hsum(acc);
+}
+
+// One token row: y[o] for o in [row_begin, row_end).
+TM_AVX2 void one_token_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                            const QuantizedActivations& a, float* y, int64_t row_begin,
+                            int64_t row_end) {
+  const int16_t* xq = a.codes.data();
+  const float* xd = a.scales.data();
+  const float* xs = a.sums.data();
+  const int64_t nb = n_in / kQK;
+  auto run = [&](auto&& dot) {
+    for (int64_t o = row_begin; o < row_end; ++o)
+      y[o] = dot(W + static_cast<size_t>(o) * w_row_bytes);
+  };
+  switch (type) {
+    case DType::Q4_0:
+      run([&](const uint8_t* r) { return legacy_row_dot<Q4_0Codes>(r, nb, xq, xd, xs); });
+      break;
+    case DType::Q4_1:
+      run([&](const uint8_t* r) { return legacy_row_dot<Q4_1Codes>(r, nb, xq, xd, xs); });
+      break;
+    case DType::Q5_0:
+      run([&](const uint8_t* r) { return legacy_row_dot<Q5_0Codes>(r, nb, xq, xd, xs); });
+      break;
+    case DType::Q5_1:
+      run([&](const uint8_t* r) { return legacy_row_dot<Q5_1Codes>(r, nb, xq, xd, xs); });
+      break;
+    case DType::Q8_0:
+      run([&](const uint8_t* r) { return legacy_row_dot<Q8_0Codes>(r, nb, xq, xd, xs); });
+      break;
+    case DType::Q4_K:
+      run([&](const uint8_t* r) { return k_row_dot<false>(r, n_in / kQK_K, xq, xd, xs); });
+      break;
+    case DType::Q5_K:
+      run([&](const uint8_t* r) { return k_row_dot<true>(r, n_in / kQK_K, xq, xd, xs); });
+      break;
+    case DType::Q6_K:
+      run([&](const uint8_t* r) { return q6_k_row_dot(r, n_in / kQK_K, xq, xd); });
+      break;
+    default:
+      break;
+  }
+}
+
+template <class Sink>
+TM_AVX2 void read_row(DType type, const uint8_t* row, int64_t n, Sink& sink) {
+  switch (type) {
+    case DType::Q4_0:
+      read_legacy<Q4_0Codes>(row, n, sink);
+      break;
+    case DType::Q4_1:
+      read_legacy<Q4_1Codes>(row, n, sink);
+      break;
+    case DType::Q5_0:
+      read_legacy<Q5_0Codes>(row, n, sink);
+      break;
+    case DType::Q5_1:
+      read_legacy<Q5_1Codes>(row, n, sink);
+      break;
+    case DType::Q8_0:
+      read_legacy<Q8_0Codes>(row, n, sink);
+      break;
+    case DType::Q4_K:
+      read_q4_k(row, n, sink);
+      break;
+    case DType::Q5_K:
+      read_q5_k(row, n, sink);
+      break;
+    case DType::Q6_K:
+      read_q6_k(row, n, sink);
+      break;
+    default:
+      break;
+  }
+}
+
+bool has_min(DType type) { return type != DType::Q8_0 && type != DType::Q6_K; }
+
+template <int T, bool kHasMin>
+TM_AVX2 void rows_for_tokens(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                             const QuantizedActivations& a, int64_t t0, float* y, int64_t y_stride,
+                             int64_t row_begin, int64_t row_end) {
+  for (int64_t o = row_begin; o < row_end; ++o) {
+    Int16DotSink<T, kHasMin> sink(a);
+    sink.codes += t0 * a.n_in;
+    sink.scales += t0 * a.n_blocks;
+    sink.sums += t0 * a.n_blocks;
+    read_row(type, W + static_cast<size_t>(o) * w_row_bytes, n_in, sink);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) y[(t0 + t) * y_stride + o] = sink.result(t);
+  }
+}
+
+template <bool kHasMin>
+TM_AVX2 void dispatch_tokens(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                             const QuantizedActivations& a, int64_t n_tokens, float* y,
+                             int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  // Up to 4 token rows share each pass over the weights; more are taken 4 at a time.
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
+    switch (std::min<int64_t>(4, n_tokens - t0)) {
+      case 1:
+        rows_for_tokens<1, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, row_begin,
+                                    row_end);
+        break;
+      case 2:
+        rows_for_tokens<2, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, row_begin,
+                                    row_end);
+        break;
+      case 3:
+        rows_for_tokens<3, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, row_begin,
+                                    row_end);
+        break;
+      default:
+        rows_for_tokens<4, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, row_begin,
+                                    row_end);
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+bool int16_supports(DType type) {
+  switch (type) {
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q8_0:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void matmul_rows_int16(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                       const float* x, int64_t n_tokens, float* y, int64_t y_stride,
+                       int64_t row_begin, int64_t row_end) {
+  QuantizedActivations& a = thread_activations();
+  quantize_activations(x, n_tokens, n_in, a);
+  if (n_tokens == 1) {
+    one_token_rows(type, W, w_row_bytes, n_in, a, y, row_begin, row_end);
+    return;
+  }
+  if (has_min(type))
+    dispatch_tokens<true>(type, W, w_row_bytes, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
+  else
+    dispatch_tokens<false>(type, W, w_row_bytes, n_in, a, n_tokens, y, y_stride, row_begin,
+                           row_end);
+}
+
+}  // namespace tmill::cpu::detail

@@ -1,0 +1,94 @@
+// The --kernels ablation switch: every CPU kernel family (int16-activation decode kernels, f32
+// SIMD, scalar reference) gives the same logits within the engine-core tolerance, on the
+// synthetic models whose llama.cpp logits are known. Five tokens keep the forward pass on the
+// decode-sized (<= 8 rows) kernels, where the int16 path is used.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "common/test_support.h"
+
+namespace {
+
+const std::string kBin = TOKENMILL_BINARY;
+const std::string kSynthetic = std::string(TOKENMILL_SHARED_FIXTURES) + "/synthetic/";
+constexpr size_t kVocab = 4096;
+constexpr size_t kTokens = 5;
+
+int run_logits(const std::string& model, const std::string& tokens, const std::string& kernels,
+               const std::string& out, std::string* output) {
+  const std::string cmd = kBin + " logits -m " + model + " --tokens " + tokens + " --out " + out +
+                          " -t 2 --kernels " + kernels + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string first_tokens(size_t count) {
+  std::ifstream in(kSynthetic + "tokens.csv");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string out;
+  size_t taken = 0, i = 0;
+  while (taken < count && i < all.size()) {
+    size_t j = all.find(',', i);
+    if (j == std::string::npos) j = all.size();
+    out += (out.empty() ? "" : ",") + all.substr(i, j - i);
+    ++taken;
+    i = j + 1;
+  }
+  return out;
+}
+
+class KernelFamilies : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KernelFamilies, AgreeWithEachOtherAndLlamaCpp) {
+  const std::string model = kSynthetic + "tiny-" + GetParam() + ".gguf";
+  const auto ref = tmill::testing::read_f32_file(kSynthetic + "tiny-" + GetParam() + ".logits");
+  ASSERT_GE(ref.size(), kTokens * kVocab);
+  const std::string tokens = first_tokens(kTokens);
+  std::vector<std::vector<float>> results;
+  for (const std::string kernels : {"auto", "f32", "scalar"}) {
+    const std::string out = testing::TempDir() + "/tm_kernels_" + GetParam() + "_" + kernels;
+    std::string output;
+    ASSERT_EQ(run_logits(model, tokens, kernels, out, &output), 0) << output;
+    results.push_back(tmill::testing::read_f32_file(out));
+    ASSERT_EQ(results.back().size(), kTokens * kVocab);
+  }
+  for (size_t row = 0; row < kTokens; ++row) {
+    const float* want = ref.data() + row * kVocab;
+    const float* scalar = results[2].data() + row * kVocab;
+    for (size_t k = 0; k < results.size(); ++k) {
+      const float* got = results[k].data() + row * kVocab;
+      EXPECT_GT(tmill::testing::cosine(got, want, kVocab), 0.999)
+          << "kernels #" << k << " row " << row;
+      EXPECT_GT(tmill::testing::cosine(got, scalar, kVocab), 0.99999)
+          << "kernels #" << k << " vs scalar, row " << row;
+      EXPECT_EQ(tmill::testing::argmax(got, kVocab), tmill::testing::argmax(scalar, kVocab))
+          << "kernels #" << k << " row " << row;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Synthetic, KernelFamilies,
+                         ::testing::Values("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K",
+                                           "Q6_K", "F16"));
+
+TEST(KernelFamilies, UnknownFamilyIsACleanError) {
+  std::string output;
+  const int code = run_logits(kSynthetic + "tiny-Q4_1.gguf", "1,2", "avx9000",
+                              testing::TempDir() + "/tm_kernels_bad", &output);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(output.find("--kernels"), std::string::npos) << output;
+}
+
+}  // namespace
