@@ -29,8 +29,33 @@ struct BenchArgs {
   int reps = 5;
   std::string batches = "1,4,16";
   bool json = false;
+  bool roofline = false;
   std::string kernels = "auto";
 };
+
+// What one decoded token costs the model at the least: every weight matrix read once (the
+// token embedding only when it doubles as the output matrix; otherwise one row of it), and
+// 2 flops per weight of each matrix product. Attention's own reads and flops are left out
+// (small next to the weights at short contexts).
+struct TokenCost {
+  double bytes = 0;
+  double flops = 0;
+};
+
+TokenCost token_cost(const gguf::File& file) {
+  const bool tied = file.find_tensor("output.weight") == nullptr;
+  TokenCost c;
+  for (const gguf::TensorInfo& t : file.tensors()) {
+    const bool embedding = t.name == "token_embd.weight";
+    if (embedding && !tied) {
+      c.bytes += static_cast<double>(t.size_bytes) / static_cast<double>(t.ne[1]);
+      continue;
+    }
+    c.bytes += static_cast<double>(t.size_bytes);
+    if (t.n_dims >= 2) c.flops += 2.0 * static_cast<double>(t.ne[0]) * static_cast<double>(t.ne[1]);
+  }
+  return c;
+}
 
 struct Measurement {
   std::string test;
@@ -91,6 +116,46 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// bench --roofline: this machine's measured ceilings, and where pp and tg stand against them.
+void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, bool json) {
+  if (!json) std::fprintf(stderr, "  roofline   probing memory bandwidth and FMA peak...\n");
+  const backend::DevicePeaks peaks = lm.device->measure_peaks();
+  const TokenCost cost = token_cost(lm.model->file());
+  const double roofline_tps = peaks.read_bytes_per_s / cost.bytes;
+  double tg = 0, pp = 0;
+  for (const Measurement& r : results) {
+    if (r.test.rfind("tg", 0) == 0) tg = median(r.tokens_per_s);
+    if (r.test.rfind("pp", 0) == 0) pp = median(r.tokens_per_s);
+  }
+  const double tg_fraction = tg / roofline_tps;
+  const double pp_fraction = pp * cost.flops / peaks.flops_per_s;
+  if (json) {
+    nlohmann::json j = {{"test", "roofline"},
+                        {"read_gb_per_s", peaks.read_bytes_per_s * 1e-9},
+                        {"peak_gflops", peaks.flops_per_s * 1e-9},
+                        {"bytes_per_token", cost.bytes},
+                        {"flops_per_token", cost.flops},
+                        {"roofline_tokens_per_s", roofline_tps},
+                        {"threads", lm.threads}};
+    if (tg > 0) j["tg_fraction_of_roofline"] = tg_fraction;
+    if (pp > 0) j["pp_fraction_of_peak"] = pp_fraction;
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("\nroofline (%d threads)\n", lm.threads);
+  std::printf("  memory read bandwidth  %8.1f GB/s   (STREAM-style, best of 5)\n",
+              peaks.read_bytes_per_s * 1e-9);
+  std::printf("  f32 FMA peak           %8.1f GFLOP/s\n", peaks.flops_per_s * 1e-9);
+  std::printf("  bytes per token        %8.1f MB       (weights read once per decoded token)\n",
+              cost.bytes * 1e-6);
+  std::printf("  flops per token        %8.3f GFLOP    (2 per weight of the matrix products)\n",
+              cost.flops * 1e-9);
+  std::printf("  decode roofline        %8.1f tokens/s\n", roofline_tps);
+  if (tg > 0)
+    std::printf("  tg: %.1f tokens/s = %.1f%% of the bandwidth roofline\n", tg, 100 * tg_fraction);
+  if (pp > 0) std::printf("  pp: %.1f tokens/s = %.1f%% of the FMA peak\n", pp, 100 * pp_fraction);
+}
+
 Status bench(const BenchArgs& a) {
   if (a.reps < 1) return fail("-r/--reps must be at least 1");
   if (a.n_prompt < 0 || a.n_gen < 0) return fail("-p and -n must not be negative");
@@ -145,6 +210,7 @@ Status bench(const BenchArgs& a) {
     std::printf("(median of %d repetitions after one warm-up; %s)\n", a.reps,
                 lm.device->info().description.c_str());
   }
+  if (a.roofline) report_roofline(lm, results, a.json);
   return Status::success();
 }
 
@@ -166,6 +232,9 @@ void register_bench(CLI::App& app, int& exit_code) {
                   "comma-separated sequence counts for batched decode (empty = skip)")
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "one JSON object per line and test instead of the table");
+  cmd->add_flag("--roofline", a->roofline,
+                "also probe memory bandwidth and FMA peak, and report tg as a fraction of the "
+                "bandwidth roofline and pp as a fraction of the FMA peak");
   add_kernels_option(cmd, &a->kernels);
   cmd->callback([a, &exit_code] {
     Status s = bench(*a);

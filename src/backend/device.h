@@ -50,6 +50,12 @@ struct DeviceInfo {
   bool host_memory = true;  // buffers are directly addressable by the host
 };
 
+// What the hardware can do at best, measured (the roofline's two ceilings).
+struct DevicePeaks {
+  double read_bytes_per_s = 0;  // streaming reads from memory larger than every cache
+  double flops_per_s = 0;       // f32 fused multiply-adds (2 flops each), all threads
+};
+
 // Per-token placement in the paged KV cache for one attention call.
 struct AttentionToken {
   int32_t pos = 0;                       // position of this token in its sequence
@@ -109,6 +115,9 @@ class Device {
   // Copy a device tensor's rows into host memory (f32 rows, densely packed).
   virtual void read_rows(const Tensor& src, float* host) = 0;
   virtual void synchronize() = 0;
+
+  // Runs the bandwidth and compute probes (takes about a second; for `bench --roofline`).
+  virtual DevicePeaks measure_peaks() = 0;
 };
 
 struct DeviceOptions {

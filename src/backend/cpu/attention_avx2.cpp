@@ -12,8 +12,7 @@
 #include <cmath>
 
 #include "backend/cpu/attention.h"
-
-#define TM_AVX2 __attribute__((target("avx2,fma,f16c")))
+#include "backend/cpu/avx2_helpers.h"
 
 namespace tmill::cpu::detail {
 namespace {
@@ -22,13 +21,6 @@ constexpr int kTile = 32;
 
 TM_AVX2 inline __m256 load_f16x8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-TM_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
 }
 
 // e^x for x <= 0 (softmax arguments), relative error ~1e-7: x = n·ln2 + r with |r| <= ln2/2,

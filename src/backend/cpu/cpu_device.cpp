@@ -8,6 +8,7 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/peaks.h"
 #include "core/check.h"
 #include "core/half.h"
 #include "quant/formats.h"
@@ -293,6 +294,13 @@ void CpuDevice::read_rows(const Tensor& src, float* host) {
   for (int64_t r = 0; r < src.rows(); ++r)
     std::memcpy(host + r * src.cols(), src.row<const float>(r),
                 static_cast<size_t>(src.cols()) * sizeof(float));
+}
+
+DevicePeaks CpuDevice::measure_peaks() {
+  DevicePeaks peaks;
+  peaks.read_bytes_per_s = cpu::measure_read_bandwidth(pool_);
+  peaks.flops_per_s = cpu::measure_fma_peak(pool_);
+  return peaks;
 }
 
 }  // namespace tmill::backend

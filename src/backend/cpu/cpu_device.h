@@ -43,6 +43,7 @@ class CpuDevice final : public Device {
   void copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) override;
   void read_rows(const Tensor& src, float* host) override;
   void synchronize() override {}
+  DevicePeaks measure_peaks() override;
 
   ThreadPool& pool() { return pool_; }
 

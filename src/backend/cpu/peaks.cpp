@@ -1,0 +1,122 @@
+#include "backend/cpu/peaks.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#include "backend/cpu/avx2_helpers.h"
+#include "backend/cpu/matmul.h"
+#include "core/clock.h"
+
+namespace tmill::cpu {
+namespace {
+
+using detail::hsum;
+using detail::load32;
+
+constexpr size_t kBufferBytes = size_t{512} << 20;
+
+// Sums 32-byte words with four independent accumulators so the loads, not the adds, limit it.
+TM_AVX2 int64_t read_range_avx2(const uint8_t* p, size_t bytes) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 128 <= bytes; i += 128) {
+    a0 = _mm256_add_epi64(a0, load32(p + i));
+    a1 = _mm256_add_epi64(a1, load32(p + i + 32));
+    a2 = _mm256_add_epi64(a2, load32(p + i + 64));
+    a3 = _mm256_add_epi64(a3, load32(p + i + 96));
+  }
+  const __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+  int64_t out[4];
+  std::memcpy(out, &s, sizeof out);
+  return out[0] + out[1] + out[2] + out[3];
+}
+
+int64_t read_range_scalar(const uint8_t* p, size_t bytes) {
+  int64_t s[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i + 32 <= bytes; i += 32)
+    for (int k = 0; k < 4; ++k) {
+      int64_t v;
+      std::memcpy(&v, p + i + 8 * k, sizeof v);
+      s[k] += v;
+    }
+  return s[0] + s[1] + s[2] + s[3];
+}
+
+// 12 independent accumulators cover the FMA latency x throughput product of current cores.
+TM_AVX2 double fma_loop_avx2(int64_t iterations) {
+  __m256 acc[12];
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (int k = 0; k < 12; ++k) acc[k] = _mm256_set1_ps(static_cast<float>(k));
+  for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (int k = 0; k < 12; ++k) acc[k] = _mm256_fmadd_ps(acc[k], a, b);
+  }
+  __m256 s = acc[0];
+  for (int k = 1; k < 12; ++k) s = _mm256_add_ps(s, acc[k]);
+  return static_cast<double>(hsum(s));
+}
+
+double fma_loop_scalar(int64_t iterations) {
+  float acc[8];
+  for (int k = 0; k < 8; ++k) acc[k] = static_cast<float>(k);
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int k = 0; k < 8; ++k) acc[k] = acc[k] * 0.999999f + 1e-7f;
+  double s = 0;
+  for (float v : acc) s += v;
+  return s;
+}
+
+}  // namespace
+
+double measure_read_bandwidth(ThreadPool& pool) {
+  std::unique_ptr<uint8_t[]> buffer(new (std::nothrow) uint8_t[kBufferBytes]);
+  if (!buffer) return 0.0;
+  const int n = pool.size();
+  const size_t share = kBufferBytes / static_cast<size_t>(n) / 128 * 128;
+  // First touch from the threads that will read (pages land near them), with non-zero data.
+  pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t)
+      std::memset(buffer.get() + static_cast<size_t>(t) * share, static_cast<int>(t + 1), share);
+  });
+  std::atomic<int64_t> sink{0};
+  double best = 0.0;
+  for (int pass = 0; pass < 5; ++pass) {
+    const double t0 = now_seconds();
+    pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        const uint8_t* p = buffer.get() + static_cast<size_t>(t) * share;
+        sink += simd_enabled() ? read_range_avx2(p, share) : read_range_scalar(p, share);
+      }
+    });
+    const double dt = now_seconds() - t0;
+    best = std::max(best, static_cast<double>(share) * n / dt);
+  }
+  return sink.load() == 42 ? best + 1e-9 : best;  // keeps the sums observable
+}
+
+double measure_fma_peak(ThreadPool& pool) {
+  const int n = pool.size();
+  const bool simd = simd_enabled();
+  const int64_t iterations = simd ? 20'000'000 : 5'000'000;
+  const double flops_per_iteration = simd ? 12 * 8 * 2 : 8 * 2;
+  std::atomic<int64_t> sink{0};
+  double best = 0.0;
+  for (int pass = 0; pass < 3; ++pass) {
+    const double t0 = now_seconds();
+    pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        const double r = simd ? fma_loop_avx2(iterations) : fma_loop_scalar(iterations);
+        sink += static_cast<int64_t>(r);
+      }
+    });
+    const double dt = now_seconds() - t0;
+    best = std::max(best, flops_per_iteration * static_cast<double>(iterations) * n / dt);
+  }
+  return sink.load() == 42 ? best + 1e-9 : best;
+}
+
+}  // namespace tmill::cpu
