@@ -1,118 +1,79 @@
 #!/usr/bin/env python3
-"""Generates reference token ids for tokenmill's tokenizer tests from independent tokenizers.
+"""Generates the reference token ids that tokenmill's tokenizer tests hold the shipped models to.
 
-For each shipped model, the vocabulary is read from its GGUF file and handed to a reference
-implementation configured the way the model was trained:
-  - SmolLM2 (byte-level BPE): Hugging Face `tokenizers` with BPE(vocab, merges) and the
-    pre-tokenizer of SmolLM2's tokenizer.json (Digits(individual) + ByteLevel regex);
-  - Gemma 3 (SentencePiece BPE): the `sentencepiece` library with a ModelProto rebuilt from the
-    GGUF pieces, scores and types (byte fallback, no dummy prefix).
-A deterministic corpus (hand-written edge cases + seeded random text in many scripts) is
-encoded and written as JSON lines to tests/fixtures/tokenizer/<model>.jsonl:
-  {"text": ..., "ids": [...]}                      parse_special = false
-  {"text": ..., "ids": [...], "ids_special": [...]} also with special tokens parsed (BPE only)
+The strings are tools/tokenizer-corpus/corpus.jsonl (2,373 strings in 26 categories, built by
+tools/tokenizer-corpus/build-corpus.py). For each model the reference encodes every string and
+the result is written as JSON lines to tests/fixtures/tokenizer/<model>.jsonl:
 
-Needs: pip install gguf tokenizers sentencepiece protobuf  (no torch).
-Usage: tools/gen-tokenizer-fixtures.py [--models DIR] [--out DIR] [--count N]
+  {"cat": ..., "text": ..., "ids": [...]}                 parse_special = false, no BOS/EOS
+  ... "ids_special": [...]   special tokens parsed, when that differs (SmolLM2 only)
+  ... "decoded": "..."       the reference's decode(ids) when it is not `text` (see below)
+
+References
+----------
+SmolLM2 (byte-level BPE, tokenizer.ggml.pre = "smollm"):
+  Hugging Face `transformers`' GGUF loader, AutoTokenizer.from_pretrained(dir, gguf_file=...),
+  with two settings put back that the loader gets wrong for this model (both are what the
+  model's own tokenizer.json says, and what llama.cpp does for pre = "smollm"):
+    1. pre-tokenizer: the loader installs a plain ByteLevel regex split for every BPE vocab of
+       a llama-architecture GGUF and ignores tokenizer.ggml.pre. SmolLM2 was trained with
+       Digits(individual_digits=True) before ByteLevel; without it a whitespace run before a
+       digit splits differently ("\\n\\n4" gives [198, 198, 36] instead of [1116, 36]): 832 of
+       the first corpus' 2,000 strings differed.
+    2. unknown bytes: the loader sets unk_token=<|endoftext|> and byte_fallback=True, so the 21
+       bytes SmolLM2's vocab has no token for (0x04 0x06 0x13 0x14 0x16 0x1D, and bytes that
+       never occur in UTF-8 text the model saw: 0xC0 0xC1 0xF1 0xF2 0xF5-0xFF) become id 0.
+       SmolLM2's tokenizer.json has no unk token: such bytes are dropped.
+  As a cross-check, an independent reference (Hugging Face `tokenizers` BPE built from the GGUF
+  vocab and merges with the same pre-tokenizer) must give identical ids for every string; the
+  script stops if it does not. The loader's uncorrected output is counted and reported.
+
+Gemma 3 (SentencePiece BPE, tokenizer.ggml.model = "llama"):
+  NOT the transformers GGUF loader: for gemma3 it builds a *Unigram* model from the BPE scores
+  (GGUFGemmaConverter), which is not the algorithm Gemma 3 was trained with (SentencePiece BPE):
+  "Hello world" becomes [9259, 515, 504, 671] ("Hello", "▁w", "or", "ld") instead of
+  [9259, 1902]. It also rewrites the <0x09> byte piece as a literal tab and has no byte
+  fallback for literal "<0xNN>" text. The reference is the `sentencepiece` library with a
+  ModelProto rebuilt from the GGUF pieces, scores and types (model_type BPE, byte fallback, no
+  dummy prefix, identity normalizer). The loader's agreement is still counted and reported.
+
+llama-spm (llama.cpp's vocab-only fixture ggml-vocab-llama-spm.gguf, an extra check of the
+  add_space_prefix path): `sentencepiece` as for Gemma 3, with the dummy prefix.
+
+Round trips: "decoded" is written where the reference itself cannot give the text back, by
+design: SmolLM2 drops bytes it has no token for; SentencePiece reads a literal U+2581 ("▁") in
+the text as its space symbol, so it decodes as " ". tests/tokenizer/models_test.cpp checks that
+each such row is explained by exactly that rule.
+
+Also writes tests/fixtures/tokenizer/pretokenize.jsonl: pre-tokenizer splits from Hugging
+Face's regex engine for a sample of the corpus.
+
+Setup (no torch; a venv outside the repository):
+  python3 -m venv /tmp/tokvenv
+  /tmp/tokvenv/bin/pip install "transformers==4.57.6" "tokenizers==0.22.2" "gguf==0.19.0" \\
+      "sentencepiece==0.2.3" "protobuf" "numpy"
+transformers 5.x imports torch in its GGUF reader; 4.57's loader only checks that torch is
+installed before reading metadata (it never touches tensors for a tokenizer), so this script
+lifts that check (see load_with_transformers).
+
+Usage: /tmp/tokvenv/bin/python tools/gen-tokenizer-fixtures.py [--models DIR] [--only NAME]
 """
 
 import argparse
 import json
 import os
-import random
 import sys
 
-CASES = [
-    "", " ", "  ", "\t", "\n", "\n\n", "\r\n", " \n", "\n ", "\t\t\n  \n",
-    "Hello", " Hello", "Hello world", "Hello, world!", "  leading", "trailing  ", "a  b   c    d",
-    "I've been told he's there, you're sure? We'll see, I'd say, they'd've", "DON'T SHOUT, I'M HERE",
-    "3", "33", "333", "3333", "12345678901234567890", "3.14159", "1,000,000", "-42", "0x1F", "1e-9",
-    "2024-01-15T12:34:56Z", "$19.99", "50%", "#1", "v1.2.3",
-    "🦙", "🚀 (normal) 😶‍🌫️ (multiple emojis concatenated) ✅", "👨‍👩‍👧‍👦", "🇫🇷🇩🇪", "❤️", "⭐️⭐️⭐️",
-    "нещо на Български", "Cửa Việt", "Äpfel über Straße", "ñandú", "façade naïve coöperate",
-    "我想在apple工作1314151天～", "日本語のテキスト", "한국어 텍스트입니다", "ไทยภาษา", "العربية نص",
-    "עברית טקסט", "हिन्दी पाठ", "Ελληνικά κείμενο", "Հայերեն", "ქართული", "កាន់តែពិសេសអាច",
-    "e\u0301", "a\u0308o\u0308", "\u00a0nbsp\u00a0", "\u3000ideographic\u3000space", "zero\u200bwidth",
-    "\u2028line\u2029para", "tab\u000bvt\u000cff", "\u0085nel",
-    "def foo(x):\n    return x * 2\n", "if (a && b) { return c; }", "for i in range(10): print(i)",
-    "#include <stdio.h>\nint main() { printf(\"%d\\n\", 42); }", "SELECT * FROM t WHERE id = 1;",
-    "<div class=\"x\">Hi</div>", "**bold** _it_ `code` [link](http://x.y/z?a=1&b=2)",
-    '{"key": [1, 2, {"n": null}], "s": "v"}', "https://example.com/path/to/file.html#frag",
-    "user@example.com", "C:\\Users\\name\\file.txt", "/usr/local/bin", "~/.cache", "a->b=>c::d",
-    "!!!!!!", "??!?!", "......", "------======", "'''''''```````\"\"\"\"", "((()))[[]]{{}}",
-    "' era", "\n =", " (", "   Hello\n    Hello", "<|im_start|>user\nHi<|im_end|>",
-    "<|endoftext|>", "<s>", "</s>", "<start_of_turn>user\nHello<end_of_turn>\n<start_of_turn>model\n",
-    "<bos>text", "<eos>", "<pad>", "<unk>", "<mask>", "[multimodal]", "<unused0>", "<|im_end", "im_end|>",
-    "<<|im_start|>>", "<|im_start|><|im_start|>", "text<|im_end|>more", "<start_of_image>",
-]
-
-WORDS = (
-    "the of and to in is was he for it with as his on be at by had are but from or have an they "
-    "which one you were all her she there would their we him been has when who will no more if out "
-    "so up said what its about than into them can only other time new some could these two may "
-    "first then do any like my now over such our man me even most made after also did many off "
-    "before must well back through years much where your way down should because long each just "
-    "people state being world however tokenizer model inference batch kernel quantized latency "
-    "throughput server request stream cache prefix scheduler sampler embedding attention layer "
-    "Paris London Tokyo Berlin Alice Bob NASA GPU CPU HTTP JSON API SmolLM Gemma don't can't "
-    "it's I'm you're we've they'll she'd O'Brien rock'n'roll e-mail co-operate well-known "
-    "naïve café résumé jalapeño Zürich São Paulo Kraków Ålesund Øresund Æsir"
-).split()
-
-SCRIPTS = [
-    (0x0041, 0x005A), (0x0061, 0x007A), (0x00C0, 0x00FF), (0x0100, 0x017F), (0x0370, 0x03FF),
-    (0x0400, 0x04FF), (0x0530, 0x058F), (0x05D0, 0x05EA), (0x0620, 0x064A), (0x0900, 0x097F),
-    (0x0E01, 0x0E5B), (0x10A0, 0x10FF), (0x1780, 0x17DD), (0x3040, 0x309F), (0x30A0, 0x30FF),
-    (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0x2000, 0x206F), (0x2190, 0x21FF), (0x2200, 0x22FF),
-    (0x2500, 0x257F), (0x1F300, 0x1F5FF), (0x1F600, 0x1F64F), (0x1F900, 0x1F9FF),
-    (0xFF01, 0xFF5E), (0x0021, 0x002F), (0x003A, 0x0040), (0x005B, 0x0060), (0x007B, 0x007E),
-    (0x0030, 0x0039), (0x0300, 0x036F), (0x1D400, 0x1D4FF),
-]
-SPACES = [" ", " ", " ", " ", "  ", "\n", "\t", "\n\n", "   ", "\u00a0", "\u3000", " \n", "\r\n"]
-PUNCT = [".", ",", "!", "?", ";", ":", "'", '"', "(", ")", "-", "--", "...", "'s", "'ll", "/"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "tokenizer-corpus", "corpus.jsonl")
 
 
-def random_text(rng):
-    kind = rng.random()
-    parts = []
-    n = rng.randint(1, 24)
-    for _ in range(n):
-        r = rng.random()
-        if r < 0.55:
-            w = rng.choice(WORDS)
-            c = rng.random()
-            if c < 0.15:
-                w = w.capitalize()
-            elif c < 0.2:
-                w = w.upper()
-            parts.append(w)
-        elif r < 0.7:
-            parts.append(str(rng.randint(0, 10 ** rng.randint(1, 12))))
-        elif r < 0.85 or kind < 0.3:
-            lo, hi = rng.choice(SCRIPTS)
-            parts.append("".join(chr(rng.randint(lo, hi)) for _ in range(rng.randint(1, 8))))
-        else:
-            parts.append(rng.choice(PUNCT))
-        parts.append(rng.choice(SPACES) if rng.random() < 0.85 else rng.choice(PUNCT))
-    text = "".join(parts)
-    if rng.random() < 0.2:
-        text = rng.choice(SPACES) + text
-    if rng.random() < 0.5:
-        text = text.rstrip() if rng.random() < 0.5 else text
-    # Lone surrogates cannot be encoded as UTF-8; they are outside every range above anyway.
-    return text
-
-
-def corpus(count, seed=20240611):
-    rng = random.Random(seed)
-    texts = list(CASES)
-    seen = set(texts)
-    while len(texts) < count:
-        t = random_text(rng)
-        if t not in seen:
-            seen.add(t)
-            texts.append(t)
-    return texts
+def load_corpus(path=CORPUS):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            rows.append(json.loads(line))
+    return rows
 
 
 def read_vocab(path):
@@ -146,32 +107,76 @@ def read_vocab(path):
     }
 
 
-def smollm_reference(v):
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+def load_with_transformers(path):
+    """AutoTokenizer.from_pretrained(dir, gguf_file=name): the transformers GGUF loader."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
 
-    vocab = {t: i for i, t in enumerate(v["tokens"])}
-    merges = [tuple(m.split(" ", 1)) for m in v["merges"]]
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
+    # The loader refuses to run without torch even when it reads metadata only
+    # (return_tensors=False, the tokenizer path); nothing below uses torch.
+    gguf_utils.is_torch_available = lambda: True
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+
+
+def smollm_pre_tokenizer():
+    from tokenizers import pre_tokenizers
+
+    return pre_tokenizers.Sequence([
         pre_tokenizers.Digits(individual_digits=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
     ])
-    tok.decoder = decoders.ByteLevel()
-    specials = [AddedToken(t, special=True, normalized=False)
-                for t, ty in zip(v["tokens"], v["types"]) if ty == 3]
-    tok.add_special_tokens(specials)
+
+
+def hf_encoder(backend):
+    """encode(text) -> (ids, ids with special tokens parsed, decode(ids))."""
 
     def encode(text):
-        tok.encode_special_tokens = True
-        plain = tok.encode(text, add_special_tokens=False).ids
-        tok.encode_special_tokens = False
-        special = tok.encode(text, add_special_tokens=False).ids
-        return plain, special
+        backend.encode_special_tokens = True
+        plain = backend.encode(text, add_special_tokens=False).ids
+        backend.encode_special_tokens = False
+        special = backend.encode(text, add_special_tokens=False).ids
+        return plain, special, backend.decode(plain, skip_special_tokens=False)
 
     return encode
 
 
-def spm_reference(v, add_dummy_prefix):
+def smollm_independent(v):
+    from tokenizers import AddedToken, Tokenizer, decoders, models
+
+    vocab = {t: i for i, t in enumerate(v["tokens"])}
+    merges = [tuple(m.split(" ", 1)) for m in v["merges"]]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = smollm_pre_tokenizer()
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t, ty in zip(v["tokens"], v["types"]) if ty == 3])
+    return hf_encoder(tok)
+
+
+def smollm_reference(path, v, texts, stats):
+    raw = hf_encoder(load_with_transformers(path).backend_tokenizer)
+    raw_ids = [raw(t)[0] for t in texts]
+    # A fresh instance: the first one's BPE word cache holds results made with unk.
+    backend = load_with_transformers(path).backend_tokenizer
+    backend.pre_tokenizer = smollm_pre_tokenizer()  # correction 1 (see the module docstring)
+    backend.model.unk_token = None                  # correction 2
+    backend.model.byte_fallback = False
+    reference = hf_encoder(backend)
+    independent = smollm_independent(v)
+    results = []
+    for text, raw_plain in zip(texts, raw_ids):
+        got = reference(text)
+        if got != independent(text):
+            sys.exit(f"smollm2: transformers (corrected) and tokenizers disagree on {text!r}:\n"
+                     f"  {got}\n  {independent(text)}")
+        stats["raw_loader_agrees"] += raw_plain == got[0]
+        results.append(got)
+    stats["reference"] = "transformers GGUF loader (pre-tokenizer and unk corrected), cross-checked"
+    return results
+
+
+def spm_encoder(v, add_dummy_prefix):
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2 as pb
 
@@ -197,9 +202,29 @@ def spm_reference(v, add_dummy_prefix):
     sp.LoadFromSerializedProto(proto.SerializeToString())
 
     def encode(text):
-        return sp.encode(text), None
+        ids = sp.encode(text)
+        return ids, None, sp.decode(ids)
 
     return encode
+
+
+def gemma_reference(path, v, texts, stats):
+    encode = spm_encoder(v, add_dummy_prefix=False)
+    results = [encode(t) for t in texts]
+    try:
+        loaded = load_with_transformers(path)
+        for text, (ids, _, _) in zip(texts, results):
+            stats["raw_loader_agrees"] += loaded.encode(text, add_special_tokens=False) == ids
+    except Exception as e:  # reported, not fatal: the loader is not the reference here
+        stats["raw_loader_error"] = repr(e)
+    stats["reference"] = "sentencepiece (BPE, byte fallback) from the GGUF pieces"
+    return results
+
+
+def llama_spm_reference(path, v, texts, stats):
+    encode = spm_encoder(v, add_dummy_prefix=True)
+    stats["reference"] = "sentencepiece (BPE, byte fallback, dummy prefix) from the GGUF pieces"
+    return [encode(t) for t in texts]
 
 
 # Pre-tokenizer splits from Hugging Face's implementation (Oniguruma regexes) for the names
@@ -234,23 +259,18 @@ def pre_tokenizers_reference():
     }
 
 
-def write_pre_tokenizer_fixture(texts, out_dir):
+def write_pre_tokenizer_fixture(rows, out_dir):
+    # The hand cases plus every 5th string of the rest, up to 2,000 characters each.
+    texts = [r["text"] for i, r in enumerate(rows)
+             if (r["category"] == "hand" or i % 5 == 0) and len(r["text"]) <= 2000]
     out_path = os.path.join(out_dir, "pretokenize.jsonl")
-    with open(out_path, "w", encoding="utf-8") as out:
+    with open(out_path, "w", encoding="utf-8", newline="\n") as out:
         for name, pre in pre_tokenizers_reference().items():
             for text in texts:
                 words = [w for w, _ in pre.pre_tokenize_str(text)]
                 out.write(json.dumps({"pre": name, "text": text, "words": words},
                                      ensure_ascii=False) + "\n")
-    print(f"wrote pre-tokenizer splits to {os.path.normpath(out_path)}")
-
-
-def gemma_reference(v):
-    return spm_reference(v, add_dummy_prefix=False)
-
-
-def llama_spm_reference(v):
-    return spm_reference(v, add_dummy_prefix=True)
+    print(f"wrote {len(texts)} pre-tokenizer cases x 6 to {os.path.normpath(out_path)}")
 
 
 # name -> (GGUF file, where it lives: the models folder or shared/fixtures/tokenizer, reference)
@@ -262,21 +282,20 @@ MODELS = {
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=os.environ.get("TOKENMILL_MODELS") or
                     os.path.join(os.path.expanduser("~"), ".cache", "tokenmill", "models"))
-    ap.add_argument("--shared", default=os.path.join(here, "..", "..", "shared", "fixtures", "tokenizer"),
+    ap.add_argument("--shared", default=os.path.join(HERE, "..", "..", "shared", "fixtures", "tokenizer"),
                     help="llama.cpp vocab fixtures (shared/fixtures/tokenizer)")
-    ap.add_argument("--out", default=os.path.join(here, "..", "tests", "fixtures", "tokenizer"))
-    ap.add_argument("--count", type=int, default=2000)
-    ap.add_argument("--only", choices=sorted(MODELS), help="generate one model's file")
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "tests", "fixtures", "tokenizer"))
+    ap.add_argument("--only", choices=sorted(MODELS) + ["pretokenize"], help="generate one file")
     args = ap.parse_args()
 
-    texts = corpus(args.count)
+    rows = load_corpus()
+    texts = [r["text"] for r in rows]
     os.makedirs(args.out, exist_ok=True)
-    if not args.only:
-        write_pre_tokenizer_fixture(texts[:400], args.out)
+    if args.only in (None, "pretokenize"):
+        write_pre_tokenizer_fixture(rows, args.out)
     for name, (filename, where, make) in MODELS.items():
         if args.only and name != args.only:
             continue
@@ -284,16 +303,24 @@ def main():
         if not os.path.exists(path):
             print(f"skip {name}: {path} not found", file=sys.stderr)
             continue
-        encode = make(read_vocab(path))
+        stats = {"raw_loader_agrees": 0}
+        results = make(path, read_vocab(path), texts, stats)
         out_path = os.path.join(args.out, f"{name}.jsonl")
-        with open(out_path, "w", encoding="utf-8") as out:
-            for text in texts:
-                plain, special = encode(text)
-                row = {"text": text, "ids": plain}
+        not_round_trip = 0
+        with open(out_path, "w", encoding="utf-8", newline="\n") as out:
+            for row, (plain, special, decoded) in zip(rows, results):
+                line = {"cat": row["category"], "text": row["text"], "ids": plain}
                 if special is not None and special != plain:
-                    row["ids_special"] = special
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        print(f"wrote {len(texts)} cases to {os.path.normpath(out_path)}")
+                    line["ids_special"] = special
+                if decoded != row["text"]:
+                    line["decoded"] = decoded
+                    not_round_trip += 1
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        print(f"{name}: wrote {len(texts)} strings to {os.path.normpath(out_path)}; reference: "
+              f"{stats['reference']}; reference decode differs from the text for {not_round_trip}")
+        if name != "llama-spm":
+            print(f"  transformers GGUF loader as is: {stats['raw_loader_agrees']}/{len(texts)} "
+                  f"identical{'; ' + stats['raw_loader_error'] if 'raw_loader_error' in stats else ''}")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,27 @@
-// Chat prompt formatting for `tokenmill run --chat`.
-//
-// Interim: recognizes the well-known template families (ChatML, Gemma, Llama 3) from the model's
-// tokenizer.chat_template / architecture and formats one user turn. The general Jinja renderer
-// (tokenizer layer) replaces this; an unrecognized template is an error, never a guess.
+// Chat prompts for the tokenmill command: the model's chat template (or a template file given
+// on the command line) rendered by the tokenizer layer's Jinja renderer.
 #pragma once
 
 #include <string>
 
 #include "core/expected.h"
 #include "gguf/gguf.h"
+#include "tokenizer/chat_template/chat_template.h"
+#include "tokenizer/tokenizer.h"
 
 namespace tmill::app {
 
-// Text to tokenize (with special-token parsing) for a single user message, ending where the
-// assistant's reply begins. `add_bos` says whether the tokenizer already adds BOS.
-Expected<std::string> format_chat_prompt(const gguf::File& file, const std::string& user_message,
-                                         bool tokenizer_adds_bos);
+// The GGUF's tokenizer.chat_template, or the template in `template_file` when it is not empty.
+// A model without a template is an error that suggests --template/--chat-template.
+Expected<tok::ChatTemplate> load_chat_template(const gguf::File& file,
+                                               const tok::Tokenizer& tokenizer,
+                                               const std::string& template_file);
+
+// Text to tokenize (with special-token parsing, add_special=true) for one user message, ending
+// where the assistant's reply begins. As llama.cpp does, a leading BOS text is removed when the
+// tokenizer adds BOS itself, so the prompt never starts with two BOS tokens.
+Expected<std::string> format_chat_prompt(const gguf::File& file, const tok::Tokenizer& tokenizer,
+                                         const std::string& user_message,
+                                         const std::string& template_file);
 
 }  // namespace tmill::app

@@ -19,6 +19,8 @@ int run_main(int argc, char** argv) {
   register_bench(app, exit_code);
   register_inspect(app, exit_code);
   register_tokenize(app, exit_code);
+  register_chat_template(app, exit_code);
+  register_quantize(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

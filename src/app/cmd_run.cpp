@@ -19,21 +19,24 @@ struct RunArgs {
   int32_t n_predict = 128;
   int32_t ctx_size = 4096;
   int threads = 0;
+  std::string kernels = "auto";
   bool chat = false;
+  std::string chat_template;  // file overriding the model's template
   bool seed_given = false;
   uint64_t seed = 0;
   engine::SamplingParams sampling;
 };
 
 Status run_generation(RunArgs a) {
-  TM_ASSIGN(LoadedModel lm, load_model(a.model, a.threads));
+  a.chat = a.chat || !a.chat_template.empty();  // --chat-template implies --chat
+  TM_ASSIGN(LoadedModel lm, load_model(a.model, a.threads, 256, a.kernels));
   model::Model& m = *lm.model;
   TM_ASSIGN(tok::Tokenizer tokenizer, tok::Tokenizer::from_gguf(m.file()));
   const int32_t n_vocab = m.hparams().n_vocab;
 
   std::string text = a.prompt;
   if (a.chat) {
-    TM_ASSIGN(text, format_chat_prompt(m.file(), a.prompt, tokenizer.add_bos()));
+    TM_ASSIGN(text, format_chat_prompt(m.file(), tokenizer, a.prompt, a.chat_template));
   }
   std::vector<int32_t> ids = tokenizer.encode(text, /*add_special=*/true, /*parse_special=*/a.chat);
   if (ids.empty()) return fail("the prompt is empty after tokenization");
@@ -106,7 +109,12 @@ void register_run(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (capped at the model's)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "CPU threads (0 = all cores)");
-  cmd->add_flag("--chat", a->chat, "wrap the prompt as one user turn in the model's chat format");
+  add_kernels_option(cmd, &a->kernels);
+  cmd->add_flag("--chat", a->chat,
+                "render the prompt as one user turn with the model's chat template "
+                "(tokenizer.chat_template), ending where the assistant's reply begins");
+  cmd->add_option("--chat-template", a->chat_template,
+                  "a Jinja chat template file to use instead of the model's (implies --chat)");
   cmd->add_option("--temp", a->sampling.temperature, "temperature (0 = greedy)")
       ->capture_default_str();
   cmd->add_option("--top-k", a->sampling.top_k, "top-k (0 = off)")->capture_default_str();

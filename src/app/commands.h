@@ -12,7 +12,9 @@ void register_logits(CLI::App& app, int& exit_code);
 void register_run(CLI::App& app, int& exit_code);
 void register_perplexity(CLI::App& app, int& exit_code);
 void register_tokenize(CLI::App& app, int& exit_code);
+void register_chat_template(CLI::App& app, int& exit_code);
 void register_bench(CLI::App& app, int& exit_code);
+void register_quantize(CLI::App& app, int& exit_code);
 
 // Prints "error: <message>" to stderr and returns 1.
 int report_error(const std::string& message);

@@ -86,6 +86,16 @@ class Device {
   // y[t][o] = sum_i w[o][i] * x[t][i]. w: [n_out][n_in] of any supported dtype; x: f32
   // [n_tok][n_in]; y: f32 [n_tok][n_out].
   virtual void matmul(const Tensor& w, const Tensor& x, Tensor& y) = 0;
+  // Several independent products at once (e.g. Q, K and V of one input), so a device can
+  // schedule them as one unit of work: one fork/join instead of one per product.
+  struct MatmulJob {
+    const Tensor* w;
+    const Tensor* x;
+    Tensor* y;
+  };
+  virtual void matmul_many(std::span<const MatmulJob> jobs) {
+    for (const MatmulJob& j : jobs) matmul(*j.w, *j.x, *j.y);
+  }
   // y[t] = dequantized table row ids[t]. table: [n_vocab][n_embd]; y: f32 [n_tok][n_embd].
   virtual void get_rows(const Tensor& table, std::span<const int32_t> ids, Tensor& y) = 0;
   // y[r] = x[r] / rms(x[r]) * weight; rows may be heads (x viewed as [rows][weight.cols]).

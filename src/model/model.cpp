@@ -132,9 +132,8 @@ Status Model::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCach
 
     // Attention block: h = norm(x); q,k,v = h·W; rope; cache; attend; x += out·Wo.
     dev.rms_norm(x, l.attn_norm, hp_.rms_eps, h);
-    dev.matmul(l.wq, h, q);
-    dev.matmul(l.wk, h, k);
-    dev.matmul(l.wv, h, v);
+    const backend::Device::MatmulJob qkv[] = {{&l.wq, &h, &q}, {&l.wk, &h, &k}, {&l.wv, &h, &v}};
+    dev.matmul_many(qkv);
     if (l.bq) {
       dev.add_bias(q, *l.bq);
       dev.add_bias(k, *l.bk);
@@ -163,8 +162,8 @@ Status Model::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCach
 
     // Feed-forward block: x += down(act(norm(x)·Wgate) * norm(x)·Wup).
     dev.rms_norm(x, l.ffn_norm, hp_.rms_eps, h);
-    dev.matmul(l.w_gate, h, gate);
-    dev.matmul(l.w_up, h, up);
+    const backend::Device::MatmulJob gate_up[] = {{&l.w_gate, &h, &gate}, {&l.w_up, &h, &up}};
+    dev.matmul_many(gate_up);
     dev.gated_activation(gate, up, hp_.activation, gate);
     dev.matmul(l.w_down, gate, h);
     if (l.post_ffn_norm) dev.rms_norm(h, *l.post_ffn_norm, hp_.rms_eps, h);

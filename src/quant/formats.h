@@ -23,7 +23,9 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n);
 float dot_row(DType type, const void* w, const float* x, int64_t n);
 
 // Quantize n floats into `type` blocks at dst (row_bytes(type, n) bytes). Used by tests and the
-// quantizer; K-quants use a simple (not importance-weighted) scale search.
+// quantizer. The legacy formats round exactly like ggml's reference quantizers; the K-quants use
+// an importance-weighted least-squares scale search (quantize_kquants.cpp) whose round-trip
+// error is at or below llama.cpp's without an importance matrix.
 void quantize_row(DType type, const float* src, void* dst, int64_t n);
 
 }  // namespace tmill::quant

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <initializer_list>
+#include <string>
 
 #include "tokenizer/utf8.h"
 
@@ -123,10 +124,50 @@ MatchScratch& scratch() {
   return s;
 }
 
-Expected<std::shared_ptr<const PreTokenizer::Regex>> compile(const char* pattern) {
+// Unicode's White_Space property, which Hugging Face's regex engine (Oniguruma) and llama.cpp
+// use for \s. PCRE2 10.42's \s (with UCP) also matches U+180E MONGOLIAN VOWEL SEPARATOR, a
+// format character since Unicode 6.3, which split " \u202A\u180E" differently.
+constexpr std::string_view kWhiteSpace =
+    R"(\t\n\x{0B}\f\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+
+// The pattern with every \s and \S written as that explicit class (inside a character class
+// only \s occurs in our patterns; it becomes the bare list).
+std::string with_unicode_whitespace(std::string_view pattern) {
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const char e = pattern[++i];
+      if (e == 's') {
+        out += in_class ? std::string(kWhiteSpace) : "[" + std::string(kWhiteSpace) + "]";
+      } else if (e == 'S' && !in_class) {
+        out += "[^" + std::string(kWhiteSpace) + "]";
+      } else {
+        out += c;
+        out += e;
+      }
+      continue;
+    }
+    if (c == '[' && !in_class) {
+      in_class = true;
+      out += c;
+      // A ']' right after '[' or '[^' is a literal member, not the end of the class.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
+      continue;
+    }
+    if (c == ']' && in_class) in_class = false;
+    out += c;
+  }
+  return out;
+}
+
+Expected<std::shared_ptr<const PreTokenizer::Regex>> compile(const char* source) {
+  const std::string pattern = with_unicode_whitespace(source);
   int error = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
                                    PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR message[256];

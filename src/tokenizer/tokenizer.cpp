@@ -191,6 +191,70 @@ uint64_t pair_key(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
 
+// (left id, right id) -> merge: open addressing with linear probing in one flat array, a
+// power-of-two size and a multiplicative hash. The BPE merge loop does one lookup per
+// candidate pair; std::unordered_map's division by a prime bucket count and node chasing
+// were most of encode's time.
+class MergeTable {
+ public:
+  void reserve(size_t n) {
+    size_t cap = 16;
+    int bits = 4;
+    while (cap < n * 2) {
+      cap <<= 1;
+      ++bits;
+    }
+    shift_ = 64 - bits;
+    mask_ = cap - 1;
+    slots_.assign(cap, Slot{kEmpty, {0, 0}});
+  }
+
+  // Keeps the first merge inserted for a pair (the lowest rank, as merges come in rank order).
+  void insert(uint64_t key, Merge merge) {
+    if (slots_.empty()) reserve(1);
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    size_t pos = home(key);
+    while (slots_[pos].key != kEmpty) {
+      if (slots_[pos].key == key) return;
+      pos = (pos + 1) & mask_;
+    }
+    slots_[pos] = {key, merge};
+    ++size_;
+  }
+
+  const Merge* find(uint64_t key) const {
+    if (slots_.empty()) return nullptr;
+    for (size_t pos = home(key);; pos = (pos + 1) & mask_) {
+      const Slot& s = slots_[pos];
+      if (s.key == key) return &s.merge;
+      if (s.key == kEmpty) return nullptr;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};  // the key of (-1, -1), never inserted
+  struct Slot {
+    uint64_t key;
+    Merge merge;
+  };
+
+  size_t home(uint64_t key) const {
+    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> shift_);
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    reserve(old.size());  // doubles: the capacity is at least twice the argument
+    size_ = 0;
+    for (const Slot& s : old) {
+      if (s.key != kEmpty) insert(s.key, s.merge);
+    }
+  }
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, size_ = 0;
+  int shift_ = 60;
+};
+
 // "<0xNN>" -> NN, or -1.
 int parse_byte_token(std::string_view piece) {
   if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return -1;
@@ -265,7 +329,7 @@ struct Tokenizer::Impl {
 
   // BPE
   std::optional<PreTokenizer> pre;
-  std::unordered_map<uint64_t, Merge> merges;  // (left id, right id) -> rank, merged id
+  MergeTable merges;  // (left id, right id) -> rank, merged id
   // BPE: id of each byte's GPT-2 character; SPM: id of its <0xNN> byte-fallback token.
   std::array<int32_t, 256> byte_token{};
   // SPM: tokens the merge loop may form (not control/unknown/unused/byte pieces).
@@ -410,7 +474,7 @@ Expected<Tokenizer> Tokenizer::from_vocab(Vocab vocab) {
       joined.append(right);
       const int32_t result = impl->find(joined);
       if (result < 0) continue;
-      impl->merges.emplace(pair_key(l, r), Merge{static_cast<int32_t>(rank), result});
+      impl->merges.insert(pair_key(l, r), Merge{static_cast<int32_t>(rank), result});
     }
   } else {
     for (int b = 0; b < 256; ++b) {
@@ -516,9 +580,9 @@ void Tokenizer::Impl::bpe_word(std::string_view word, std::vector<int32_t>& out)
     if (left < 0 || right < 0) return;
     const int32_t l = symbols[left].id, r = symbols[right].id;
     if (l < 0 || r < 0) return;
-    const auto it = merges.find(pair_key(l, r));
-    if (it == merges.end()) return;
-    heap.push_back({it->second.rank, left, right, l, r, it->second.result});
+    const Merge* m = merges.find(pair_key(l, r));
+    if (m == nullptr) return;
+    heap.push_back({m->rank, left, right, l, r, m->result});
     std::push_heap(heap.begin(), heap.end(), later);
   };
   for (int32_t i = 0; i + 1 < n; ++i) consider(i, i + 1);

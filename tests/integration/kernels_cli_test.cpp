@@ -21,6 +21,16 @@ const std::string kSynthetic = std::string(TOKENMILL_SHARED_FIXTURES) + "/synthe
 constexpr size_t kVocab = 4096;
 constexpr size_t kTokens = 5;
 
+int run_command(const std::string& args, std::string* output) {
+  FILE* p = popen((kBin + " " + args + " 2>/dev/null").c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int run_logits(const std::string& model, const std::string& tokens, const std::string& kernels,
                const std::string& out, std::string* output) {
   const std::string cmd = kBin + " logits -m " + model + " --tokens " + tokens + " --out " + out +
@@ -89,6 +99,29 @@ TEST(KernelFamilies, UnknownFamilyIsACleanError) {
                               testing::TempDir() + "/tm_kernels_bad", &output);
   EXPECT_NE(code, 0);
   EXPECT_NE(output.find("--kernels"), std::string::npos) << output;
+}
+
+// On a real model, greedy generation (prompt through the prefill kernels, then 48 decode steps
+// through the int16 / f32 / scalar decode kernels) gives the same text with every family.
+TEST(KernelFamilies, ShippedModelGreedyTextIsIdentical) {
+  const std::string model = tmill::testing::models_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!std::ifstream(model).good()) {
+    if (tmill::testing::models_required()) FAIL() << "missing " << model;
+    GTEST_SKIP() << "shipped model not downloaded (scripts/fetch-models)";
+  }
+  std::string first;
+  for (const std::string kernels : {"auto", "f32", "scalar"}) {
+    std::string text;
+    ASSERT_EQ(run_command("run -m " + model +
+                              " -p 'The three most useful sorting algorithms are' -n 48 --temp 0 "
+                              "-t 2 --kernels " +
+                              kernels,
+                          &text),
+              0);
+    ASSERT_GT(text.size(), 60u) << kernels;
+    if (first.empty()) first = text;
+    EXPECT_EQ(text, first) << "kernels " << kernels;
+  }
 }
 
 }  // namespace

@@ -53,5 +53,26 @@ TEST(PreTokenizerReference, MatchesHuggingFaceSplits) {
   }
 }
 
+// \s is Unicode's White_Space, as in Hugging Face and llama.cpp: PCRE2's own \s also takes
+// U+180E (a format character since Unicode 6.3), which the corpus caught.
+TEST(PreTokenizer, WhitespaceIsUnicodeWhiteSpace) {
+  auto pre = PreTokenizer::create("gpt-2");
+  ASSERT_TRUE(pre.ok()) << pre.error().message;
+  std::vector<std::string_view> words;
+  pre->split(" \u202A\u180E \u3000", words);
+  EXPECT_EQ(std::vector<std::string>(words.begin(), words.end()),
+            (std::vector<std::string>{" \u202A\u180E", " \u3000"}));
+  // Every White_Space character splits a word; none of the near misses do.
+  for (const char* ws : {"\t", "\v", "\f", "\u0085", "\u00A0", "\u1680", "\u2000", "\u200A",
+                         "\u2028", "\u2029", "\u202F", "\u205F", "\u3000"}) {
+    pre->split(std::string("ab") + ws + "cd", words);
+    EXPECT_EQ(words.size(), 3u) << ws;
+  }
+  for (const char* not_ws : {"\u180E", "\u200B", "\uFEFF", "\u001C", "\u2060"}) {
+    pre->split(std::string("ab") + not_ws, words);
+    EXPECT_EQ(words.size(), 2u) << not_ws;
+  }
+}
+
 }  // namespace
 }  // namespace tmill::tok

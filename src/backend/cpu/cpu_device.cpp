@@ -92,20 +92,41 @@ float* CpuDevice::thread_scratch(int thread, size_t n) {
 }
 
 void CpuDevice::matmul(const Tensor& w, const Tensor& x, Tensor& y) {
-  TM_CHECK(x.type == DType::F32 && y.type == DType::F32, "matmul expects f32 activations");
-  TM_CHECK(w.cols() == x.cols() && y.cols() == w.rows() && x.rows() == y.rows(), "matmul shapes");
-  const int64_t n_in = w.cols();
+  const MatmulJob job{&w, &x, &y};
+  matmul_many({&job, 1});
+}
+
+void CpuDevice::matmul_many(std::span<const MatmulJob> jobs) {
+  // The output rows of all jobs, concatenated, are split among the threads; each thread runs
+  // its share of every job it overlaps. Each row is computed the same way whatever the split.
+  int64_t total_rows = 0;
+  int64_t max_in = 0;
+  for (const MatmulJob& j : jobs) {
+    const Tensor &w = *j.w, &x = *j.x, &y = *j.y;
+    TM_CHECK(x.type == DType::F32 && y.type == DType::F32, "matmul expects f32 activations");
+    TM_CHECK(w.cols() == x.cols() && y.cols() == w.rows() && x.rows() == y.rows(), "matmul shapes");
+    TM_CHECK(x.row_stride == static_cast<size_t>(x.cols()) * sizeof(float),
+             "matmul: x must be dense");
+    TM_CHECK(y.row_stride % sizeof(float) == 0, "matmul: y stride");
+    total_rows += w.rows();
+    max_in = std::max(max_in, w.cols());
+  }
   // Make sure every thread has scratch before going parallel (no allocation inside kernels).
-  for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, static_cast<size_t>(n_in));
-  TM_CHECK(x.row_stride == static_cast<size_t>(n_in) * sizeof(float), "matmul: x must be dense");
-  TM_CHECK(y.row_stride % sizeof(float) == 0, "matmul: y stride");
-  const auto* w_bytes = static_cast<const uint8_t*>(w.data);
-  const auto* x_data = static_cast<const float*>(x.data);
-  auto* y_data = static_cast<float*>(y.data);
-  const int64_t y_stride = static_cast<int64_t>(y.row_stride / sizeof(float));
-  pool_.parallel_for(w.rows(), [&](int64_t begin, int64_t end, int thread) {
-    cpu::matmul_rows(w.type, w_bytes, w.row_stride, n_in, x_data, x.rows(), y_data, y_stride, begin,
-                     end, scratch_[static_cast<size_t>(thread)].data());
+  for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, static_cast<size_t>(max_in));
+  pool_.parallel_for(total_rows, [&](int64_t begin, int64_t end, int thread) {
+    int64_t job_first = 0;  // first concatenated row of the current job
+    for (const MatmulJob& j : jobs) {
+      const Tensor &w = *j.w, &x = *j.x;
+      Tensor& y = *j.y;
+      const int64_t lo = std::max(begin, job_first) - job_first;
+      const int64_t hi = std::min(end, job_first + w.rows()) - job_first;
+      job_first += w.rows();
+      if (lo >= hi) continue;
+      cpu::matmul_rows(w.type, static_cast<const uint8_t*>(w.data), w.row_stride, w.cols(),
+                       static_cast<const float*>(x.data), x.rows(), static_cast<float*>(y.data),
+                       static_cast<int64_t>(y.row_stride / sizeof(float)), lo, hi,
+                       scratch_[static_cast<size_t>(thread)].data());
+    }
   });
 }
 

@@ -26,6 +26,7 @@ class CpuDevice final : public Device {
   Expected<Tensor> upload_weight(const Tensor& host) override;
 
   void matmul(const Tensor& w, const Tensor& x, Tensor& y) override;
+  void matmul_many(std::span<const MatmulJob> jobs) override;
   void get_rows(const Tensor& table, std::span<const int32_t> ids, Tensor& y) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) override;
   void rope(Tensor& x, int32_t head_dim, int32_t n_rot, std::span<const int32_t> positions,

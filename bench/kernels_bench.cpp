@@ -1,0 +1,137 @@
+// Google Benchmark micro-suite for the hot CPU kernels, so a change's effect is visible at the
+// kernel level: matmul_rows per weight format and token count on each kernel path (int16
+// activations, f32 SIMD, scalar), and attention per context length and path. Single thread.
+//
+//   build/bin/kernels_bench                          all
+//   build/bin/kernels_bench --benchmark_filter=Q4_1  one format
+//
+// Shapes are the shipped models' (SmolLM2: 576 -> 1536; Gemma 3: 640 -> 2048, 2048 -> 640).
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/attention.h"
+#include "backend/cpu/matmul.h"
+#include "core/dtype.h"
+#include "core/half.h"
+#include "quant/formats.h"
+
+namespace {
+
+using namespace tmill;
+
+enum Path { kInt16 = 0, kF32 = 1, kScalar = 2 };
+const char* const kPathNames[] = {"int16", "f32", "scalar"};
+
+void set_path(int path) {
+  cpu::set_simd_enabled(path != kScalar);
+  cpu::set_int16_activations(path == kInt16);
+}
+
+std::vector<float> gaussian(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// args: path, n_tokens. Weights of `type`, n_out x n_in, quantized from gaussian data.
+void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
+  const int path = static_cast<int>(state.range(0));
+  const int64_t n_tokens = state.range(1);
+  set_path(path);
+  const size_t row = *row_bytes(type, n_in);
+  std::vector<uint8_t> w(row * static_cast<size_t>(n_out));
+  const auto src = gaussian(static_cast<size_t>(n_in * n_out), 1);
+  for (int64_t o = 0; o < n_out; ++o)
+    quant::quantize_row(type, src.data() + o * n_in, w.data() + static_cast<size_t>(o) * row, n_in);
+  const auto x = gaussian(static_cast<size_t>(n_in * n_tokens), 2);
+  std::vector<float> y(static_cast<size_t>(n_out * n_tokens));
+  std::vector<float> scratch(static_cast<size_t>(n_in));
+  for (auto _ : state) {
+    cpu::matmul_rows(type, w.data(), row, n_in, x.data(), n_tokens, y.data(), n_out, 0, n_out,
+                     scratch.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(kPathNames[path]);
+  state.counters["weights_GB/s"] = benchmark::Counter(static_cast<double>(w.size()),
+                                                      benchmark::Counter::kIsIterationInvariantRate,
+                                                      benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n_in * n_out * n_tokens),
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+  set_path(kInt16);
+}
+
+void matmul_args(benchmark::internal::Benchmark* b) {
+  for (int path : {kInt16, kF32, kScalar})
+    for (int tokens : {1, 4, 64}) b->Args({path, tokens});
+}
+
+// args: path, context length. SmolLM2's attention: 3 query heads per KV head, head_dim 64.
+void attention(benchmark::State& state) {
+  const int path = static_cast<int>(state.range(0));
+  const int32_t n_ctx = static_cast<int32_t>(state.range(1));
+  set_path(path);
+  const int32_t group = 3, hd = 64, block = 16;
+  const int32_t n_blocks = (n_ctx + block - 1) / block;
+  std::vector<uint16_t> k(static_cast<size_t>(n_blocks * block * hd)), v(k.size());
+  const auto kf = gaussian(k.size(), 3), vf = gaussian(v.size(), 4);
+  for (size_t i = 0; i < k.size(); ++i) {
+    k[i] = f32_to_f16(kf[i]);
+    v[i] = f32_to_f16(vf[i]);
+  }
+  std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+  for (int32_t b = 0; b < n_blocks; ++b) table[static_cast<size_t>(b)] = b;
+  const auto q = gaussian(static_cast<size_t>(group * hd), 5);
+  std::vector<float> out(q.size());
+  std::vector<float> scratch(cpu::attention_scratch_floats(group, hd));
+  cpu::AttentionJob job;
+  job.q = q.data();
+  job.out = out.data();
+  job.k_cache = reinterpret_cast<const uint8_t*>(k.data());
+  job.v_cache = reinterpret_cast<const uint8_t*>(v.data());
+  job.k_row_bytes = job.v_row_bytes = static_cast<size_t>(hd) * 2;
+  job.block_table = table.data();
+  job.block_size = block;
+  job.first = 0;
+  job.last = n_ctx - 1;
+  job.group = group;
+  job.head_dim = hd;
+  job.scale = 0.125f;
+  for (auto _ : state) {
+    cpu::attention(job, scratch.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetLabel(kPathNames[path]);
+  state.counters["positions/s"] = benchmark::Counter(
+      n_ctx, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  set_path(kInt16);
+}
+
+void attention_args(benchmark::internal::Benchmark* b) {
+  for (int path : {kInt16, kScalar})
+    for (int ctx : {128, 512, 2048}) b->Args({path, ctx});
+}
+
+#define TM_MATMUL_BENCH(TYPE, NIN, NOUT)                                                          \
+  void Matmul_##TYPE##_##NIN##x##NOUT(benchmark::State& s) { matmul(s, DType::TYPE, NIN, NOUT); } \
+  BENCHMARK(Matmul_##TYPE##_##NIN##x##NOUT)->Apply(matmul_args)
+
+TM_MATMUL_BENCH(Q4_1, 576, 1536);
+TM_MATMUL_BENCH(Q8_0, 576, 1536);
+TM_MATMUL_BENCH(Q4_0, 576, 1536);
+TM_MATMUL_BENCH(Q5_0, 640, 2048);
+TM_MATMUL_BENCH(Q4_K, 2048, 640);
+TM_MATMUL_BENCH(Q6_K, 2048, 640);
+TM_MATMUL_BENCH(Q5_K, 2048, 640);
+TM_MATMUL_BENCH(F16, 576, 1536);
+BENCHMARK(attention)->Apply(attention_args);
+
+}  // namespace
+
+BENCHMARK_MAIN();
