@@ -48,7 +48,7 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   const std::function<void(int64_t, int64_t, int)>* task_ = nullptr;
   int64_t task_n_ = 0;
-  int64_t task_grain_ = 0;             // 0: static split; else dynamic chunks of this size
+  int64_t task_grain_ = 0;              // 0: static split; else dynamic chunks of this size
   std::atomic<int64_t> next_chunk_{0};  // dynamic mode: first item not yet handed out
 };
 
