@@ -69,7 +69,7 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
 
 void matmul_args(benchmark::internal::Benchmark* b) {
   for (int path : {kInt16, kF32, kScalar})
-    for (int tokens : {1, 4, 64}) b->Args({path, tokens});
+    for (int tokens : {1, 4, 16, 64}) b->Args({path, tokens});
 }
 
 // args: path, context length. SmolLM2's attention: 3 query heads per KV head, head_dim 64.

@@ -3,6 +3,18 @@
 #include <algorithm>
 
 namespace tmill {
+namespace {
+
+// A spin-wait hint: lets the sibling hyperthread run and saves power while spinning.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0)
@@ -68,8 +80,14 @@ void ThreadPool::dispatch(int64_t n, int64_t grain,
   }
   wake_.notify_all();
   run_share(0);
-  // Workers finish within microseconds for balanced kernels: spin, then yield.
-  while (pending_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  // Workers finish within microseconds of us for balanced kernels: spin (a sched_yield per
+  // check would add a system call's latency to every join), then yield.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < 4096)
+      cpu_relax();
+    else
+      std::this_thread::yield();
+  }
 }
 
 void ThreadPool::worker_loop(int index) {

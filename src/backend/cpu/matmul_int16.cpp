@@ -362,6 +362,21 @@ TM_AVX2 inline __m256 gather_f16(const uint8_t* p, int stride) {
   return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
 }
 
+// The f16 pairs (d, m) at p + k * stride for k < 8 (formats that store m right after d): one
+// gather for both.
+TM_AVX2 inline void gather_f16_pairs(const uint8_t* p, int stride, __m256& d, __m256& m) {
+  const __m256i idx =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+  const __m256i words = _mm256_i32gather_epi32(reinterpret_cast<const int*>(p), idx, 1);
+  // Per 128-bit lane [d0..d3, m0..m3 | d4..d7, m4..m7], then d's and m's in separate halves.
+  const __m256i packed = _mm256_permute4x64_epi64(
+      _mm256_packus_epi32(_mm256_and_si256(words, _mm256_set1_epi32(0xffff)),
+                          _mm256_srli_epi32(words, 16)),
+      0xd8);
+  d = _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+  m = _mm256_cvtph_ps(_mm256_extracti128_si256(packed, 1));
+}
+
 // dot(row, x) for one token row of a legacy format.
 template <class F>
 TM_AVX2 float legacy_row_dot(const uint8_t* row, int64_t n_blocks, const int16_t* xq,
@@ -378,10 +393,16 @@ TM_AVX2 float legacy_row_dot(const uint8_t* row, int64_t n_blocks, const int16_t
       F::codes(p + k * F::kBytes, lo, hi);
       s[k] = block_dot(lo, hi, xq + (b + k) * kQK);
     }
-    const __m256 d = gather_f16(p, F::kBytes);
+    __m256 d, m;
+    if constexpr (F::kMinOffset == 2)
+      gather_f16_pairs(p, F::kBytes, d, m);
+    else
+      d = gather_f16(p, F::kBytes);
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(s)), _mm256_mul_ps(d, _mm256_loadu_ps(xd + b)),
                           acc);
-    if constexpr (F::kMinOffset >= 0)
+    if constexpr (F::kMinOffset == 2)
+      min_acc = _mm256_fmadd_ps(m, _mm256_loadu_ps(xs + b), min_acc);
+    else if constexpr (F::kMinOffset >= 0)
       min_acc = _mm256_fmadd_ps(gather_f16(p + F::kMinOffset, F::kBytes), _mm256_loadu_ps(xs + b),
                                 min_acc);
     else if constexpr (F::kMinPerScale != 0.0f)
@@ -561,25 +582,30 @@ template <bool kHasMin>
 TM_AVX2 void dispatch_tokens(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
                              const QuantizedActivations& a, int64_t n_tokens, float* y,
                              int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  // Up to 4 token rows share each pass over the weights; more are taken 4 at a time.
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
-    switch (std::min<int64_t>(4, n_tokens - t0)) {
-      case 1:
-        rows_for_tokens<1, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, row_begin,
-                                    row_end);
-        break;
-      case 2:
-        rows_for_tokens<2, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, row_begin,
-                                    row_end);
-        break;
-      case 3:
-        rows_for_tokens<3, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, row_begin,
-                                    row_end);
-        break;
-      default:
-        rows_for_tokens<4, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, row_begin,
-                                    row_end);
-        break;
+  // Up to 4 token rows share each pass over a weight row; more are taken 4 at a time, over
+  // strips of kStripRows rows so that the later passes find the strip in L1.
+  constexpr int64_t kStripRows = 16;
+  for (int64_t strip = row_begin; strip < row_end; strip += kStripRows) {
+    const int64_t strip_end = std::min(row_end, strip + kStripRows);
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
+      switch (std::min<int64_t>(4, n_tokens - t0)) {
+        case 1:
+          rows_for_tokens<1, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, strip,
+                                      strip_end);
+          break;
+        case 2:
+          rows_for_tokens<2, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, strip,
+                                      strip_end);
+          break;
+        case 3:
+          rows_for_tokens<3, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, strip,
+                                      strip_end);
+          break;
+        default:
+          rows_for_tokens<4, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, strip,
+                                      strip_end);
+          break;
+      }
     }
   }
 }
