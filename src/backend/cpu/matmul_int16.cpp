@@ -35,6 +35,7 @@ struct QuantizedActivations {
   std::vector<int16_t> codes;
   std::vector<float> scales;
   std::vector<float> sums;
+  std::vector<float> half_sums;  // [T][n_in/16]: exact sums of each 16 elements (Q6_K's bias)
   int64_t n_in = 0;
   int64_t n_blocks = 0;
 };
@@ -54,6 +55,7 @@ TM_AVX2 void quantize_activations(const float* x, int64_t n_tokens, int64_t n_in
   if (a.scales.size() < blocks) {
     a.scales.resize(blocks);
     a.sums.resize(blocks);
+    a.half_sums.resize(2 * blocks);
   }
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   for (int64_t t = 0; t < n_tokens; ++t) {
@@ -84,7 +86,11 @@ TM_AVX2 void quantize_activations(const float* x, int64_t n_tokens, int64_t n_in
                           _mm256_permute2x128_si256(q01, q23, 0x31));
       const size_t bi = static_cast<size_t>(t * a.n_blocks + b);
       a.scales[bi] = scale;
-      a.sums[bi] = hsum(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
+      const float first = hsum(_mm256_add_ps(v[0], v[1]));
+      const float second = hsum(_mm256_add_ps(v[2], v[3]));
+      a.sums[bi] = first + second;
+      a.half_sums[2 * bi] = first;
+      a.half_sums[2 * bi + 1] = second;
     }
   }
 }
@@ -469,22 +475,69 @@ TM_AVX2 float k_row_dot(const uint8_t* row, int64_t n_super, const int16_t* xq, 
   return hsum(_mm256_add_ps(acc, min_acc));
 }
 
-TM_AVX2 float q6_k_row_dot(const uint8_t* row, int64_t n_super, const int16_t* xq,
-                           const float* xd) {
+// Q6_K, one token: the 6-bit codes are used unsigned (0..63) and the -32 offset becomes
+// -32·d·Σ_h sc_h·Σx_h over the 16-element halves h (exact float sums). The 16 sub-scales are
+// applied in float to the 16 half-sums, which the first two levels of the hadd tree give for
+// free: for 4 blocks, lanes 0-3 hold the first halves and lanes 4-7 the second halves.
+TM_AVX2 float q6_k_row_dot(const uint8_t* row, int64_t n_super, const int16_t* xq, const float* xd,
+                           const float* xh) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i m2hi = _mm256_set1_epi8(0x30);
+  // Scale order matching the half-sum lanes of blocks 0-3 and 4-7: [0 2 4 6 | 1 3 5 7] and
+  // [8 10 12 14 | 9 11 13 15].
+  const __m128i order_lo = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i order_hi =
+      _mm_setr_epi8(8, 10, 12, 14, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1);
   __m256 acc = _mm256_setzero_ps();
+  __m256 bias_acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n_super; ++i) {
     const uint8_t* p = row + i * sizeof(quant::BlockQ6_K);  // ql[128], qh[64], scales[16], d
     const int16_t* x = xq + i * kQK_K;
-    __m256i blocks[8][2];
-    q6_k_blocks(p, blocks);
     __m256i s[8];
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) s[j] = block_dot(blocks[j][0], blocks[j][1], x + 32 * j);
-    const __m256 scale =
-        _mm256_mul_ps(_mm256_set1_ps(load_f16(p + 208)), _mm256_loadu_ps(xd + 8 * i));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(s)), scale, acc);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load32(p + 64 * h);
+      const __m256i ql1 = load32(p + 64 * h + 32);
+      const __m256i qh = load32(p + 128 + 32 * h);
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                             _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2hi));
+      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                             _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2hi));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                             _mm256_and_si256(qh, m2hi));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2hi));
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        __m256i lo, hi;
+        widen_u8(q[j], lo, hi);
+        s[4 * h + j] = block_dot(lo, hi, x + 128 * h + 32 * j);
+      }
+    }
+    const __m256i h03 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    const __m256i h47 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+    const __m128i sc = load16(p + 192);
+    const __m256 sc03 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(sc, order_lo)));
+    const __m256 sc47 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(sc, order_hi)));
+    const __m256 d = _mm256_set1_ps(load_f16(p + 208));
+    // Activation scales of blocks 0-3 and 4-7, repeated for both halves.
+    const __m256 dx03 = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(xd + 8 * i));
+    const __m256 dx47 = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(xd + 8 * i + 4));
+    acc =
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(h03), _mm256_mul_ps(_mm256_mul_ps(sc03, dx03), d), acc);
+    acc =
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(h47), _mm256_mul_ps(_mm256_mul_ps(sc47, dx47), d), acc);
+    // Bias: Σ_h sc_h · Σx_h in natural half order (sc[0..15] against half sums 0..15).
+    const __m256 sc_lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc));
+    const __m256 sc_hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)));
+    const __m256 bias = _mm256_fmadd_ps(sc_lo, _mm256_loadu_ps(xh + 16 * i),
+                                        _mm256_mul_ps(sc_hi, _mm256_loadu_ps(xh + 16 * i + 8)));
+    bias_acc = _mm256_fmadd_ps(bias, _mm256_mul_ps(d, _mm256_set1_ps(-32.0f)), bias_acc);
   }
-  return hsum(acc);
+  return hsum(_mm256_add_ps(acc, bias_acc));
 }
 
 // One token row: y[o] for o in [row_begin, row_end).
@@ -522,7 +575,9 @@ TM_AVX2 void one_token_rows(DType type, const uint8_t* W, size_t w_row_bytes, in
       run([&](const uint8_t* r) { return k_row_dot<true>(r, n_in / kQK_K, xq, xd, xs); });
       break;
     case DType::Q6_K:
-      run([&](const uint8_t* r) { return q6_k_row_dot(r, n_in / kQK_K, xq, xd); });
+      run([&](const uint8_t* r) {
+        return q6_k_row_dot(r, n_in / kQK_K, xq, xd, a.half_sums.data());
+      });
       break;
     default:
       break;
