@@ -30,6 +30,16 @@ struct AttentionJob {
   float scale = 1.0f;  // applied to q·k
 };
 
+// This job's KV head in the f16 cache row of position `pos` (through the block table).
+inline const uint16_t* cache_row(const uint8_t* cache, size_t row_bytes, const AttentionJob& job,
+                                 int32_t pos) {
+  const int64_t slot =
+      static_cast<int64_t>(job.block_table[pos / job.block_size]) * job.block_size +
+      pos % job.block_size;
+  return reinterpret_cast<const uint16_t*>(cache + static_cast<size_t>(slot) * row_bytes) +
+         job.kv_offset;
+}
+
 // Floats of per-thread scratch attention() needs.
 size_t attention_scratch_floats(int32_t group, int32_t head_dim);
 

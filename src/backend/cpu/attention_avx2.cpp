@@ -121,15 +121,6 @@ TM_AVX2 void values_all(const float* p, int group, int hd, const uint16_t* const
   }
 }
 
-const uint16_t* cache_row(const uint8_t* cache, size_t row_bytes, const AttentionJob& job,
-                          int32_t pos) {
-  const int64_t slot =
-      static_cast<int64_t>(job.block_table[pos / job.block_size]) * job.block_size +
-      pos % job.block_size;
-  return reinterpret_cast<const uint16_t*>(cache + static_cast<size_t>(slot) * row_bytes) +
-         job.kv_offset;
-}
-
 TM_AVX2 void attention_impl(const AttentionJob& job, float* scratch) {
   const int hd = job.head_dim;
   const int group = job.group;

@@ -54,6 +54,41 @@ TM_AVX2 inline __m256i unpack_nibbles16(const uint8_t* qs) {
                           _mm256_set1_epi8(0x0f));
 }
 
+// Q5_K (quant/blocks.h): the 5-bit codes of sub-blocks 2c (lo) and 2c + 1 (hi), each 32 bytes in
+// element order: group c's low/high nibbles with bits 2c and 2c + 1 of qh (= load32(p + 16)).
+TM_AVX2 __attribute__((always_inline)) inline void q5_k_codes(const uint8_t* p, int c, __m256i qh,
+                                                              __m256i& lo, __m256i& hi) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
+  const __m256i q = load32(p + 48 + 32 * c);
+  const __m256i sel0 = _mm256_set1_epi8(static_cast<char>(1 << (2 * c)));
+  const __m256i sel1 = _mm256_set1_epi8(static_cast<char>(2 << (2 * c)));
+  const __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, sel0), sel0), bit4);
+  const __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, sel1), sel1), bit4);
+  lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+  hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+}
+
+// Q6_K (quant/blocks.h): the 6-bit codes (0..63, before the -32 offset) of half h (0, 1) of the
+// super-block at p, as 4 vectors of 32 bytes: q[j] holds elements 128h + 32j .. + 31 in order,
+// built from that quarter's low nibbles in ql and bits 2j, 2j+1 of qh moved to bits 4-5.
+TM_AVX2 __attribute__((always_inline)) inline void q6_k_half_codes(const uint8_t* p, int h,
+                                                                   __m256i q[4]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i m2hi = _mm256_set1_epi8(0x30);
+  const __m256i ql0 = load32(p + 64 * h);
+  const __m256i ql1 = load32(p + 64 * h + 32);
+  const __m256i qh = load32(p + 128 + 32 * h);
+  q[0] =
+      _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2hi));
+  q[1] =
+      _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2hi));
+  q[2] =
+      _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m2hi));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                         _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2hi));
+}
+
 TM_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));

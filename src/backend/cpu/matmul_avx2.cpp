@@ -192,8 +192,6 @@ TM_AVX2 void dq_q4_k(const uint8_t* src, int64_t n, Sink& sink) {
 
 template <class Sink>
 TM_AVX2 void dq_q5_k(const uint8_t* src, int64_t n, Sink& sink) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  const __m256i bit4 = _mm256_set1_epi8(0x10);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     // d, dmin, scales[12], qh[32], qs[128]
     const uint8_t* p = src + i * sizeof(quant::BlockQ5_K);
@@ -204,15 +202,8 @@ TM_AVX2 void dq_q5_k(const uint8_t* src, int64_t n, Sink& sink) {
     const __m256i qh = load32(p + 16);
     const int64_t base = i * kQK_K;
     for (int c = 0; c < 4; ++c) {
-      const __m256i q = load32(p + 48 + 32 * c);
-      const __m256i sel0 = _mm256_set1_epi8(static_cast<char>(1 << (2 * c)));
-      const __m256i sel1 = _mm256_set1_epi8(static_cast<char>(2 << (2 * c)));
-      const __m256i h0 =
-          _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, sel0), sel0), bit4);
-      const __m256i h1 =
-          _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, sel1), sel1), bit4);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+      __m256i lo, hi;
+      q5_k_codes(p, c, qh, lo, hi);
       const __m256 d0 = _mm256_set1_ps(d * static_cast<float>(sc[2 * c]));
       const __m256 m0 = _mm256_set1_ps(dmin * static_cast<float>(m[2 * c]));
       const __m256 d1 = _mm256_set1_ps(d * static_cast<float>(sc[2 * c + 1]));
@@ -227,8 +218,6 @@ TM_AVX2 void dq_q5_k(const uint8_t* src, int64_t n, Sink& sink) {
 
 template <class Sink>
 TM_AVX2 void dq_q6_k(const uint8_t* src, int64_t n, Sink& sink) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  const __m256i m2hi = _mm256_set1_epi8(0x30);
   const __m256i bias = _mm256_set1_epi8(32);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     // ql[128], qh[64], scales[16], d
@@ -237,20 +226,8 @@ TM_AVX2 void dq_q6_k(const uint8_t* src, int64_t n, Sink& sink) {
     int8_t sc[16];
     std::memcpy(sc, p + 192, sizeof sc);
     for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load32(p + 64 * h);
-      const __m256i ql1 = load32(p + 64 * h + 32);
-      const __m256i qh = load32(p + 128 + 32 * h);
-      // Quarter j holds elements 32j + l of the half: its low-nibble source and qh bits
-      // 2j..2j+1 moved to bits 4-5.
       __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                             _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2hi));
-      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                             _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2hi));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                             _mm256_and_si256(qh, m2hi));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2hi));
+      q6_k_half_codes(p, h, q);
       const int64_t base = i * kQK_K + 128 * h;
       for (int j = 0; j < 4; ++j) {
         const __m256i v = _mm256_sub_epi8(q[j], bias);

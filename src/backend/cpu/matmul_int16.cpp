@@ -236,19 +236,6 @@ TM_AVX2 inline void emit_k_sub(Sink& sink, int64_t b, __m256i codes, uint8_t sc,
              -dmin * static_cast<float>(m));
 }
 
-// Q5_K sub-block codes 2c (lo) and 2c + 1 (hi) of the 32-byte group c, with their fifth bits.
-TM_AVX2 inline void q5_k_codes(const uint8_t* p, int c, __m256i qh, __m256i& lo, __m256i& hi) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  const __m256i bit4 = _mm256_set1_epi8(0x10);
-  const __m256i q = load32(p + 48 + 32 * c);
-  const __m256i sel0 = _mm256_set1_epi8(static_cast<char>(1 << (2 * c)));
-  const __m256i sel1 = _mm256_set1_epi8(static_cast<char>(2 << (2 * c)));
-  const __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, sel0), sel0), bit4);
-  const __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, sel1), sel1), bit4);
-  lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
-  hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
-}
-
 template <class Sink>
 TM_AVX2 void read_q4_k(const uint8_t* row, int64_t n, Sink& sink) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
@@ -292,24 +279,11 @@ TM_AVX2 void read_q5_k(const uint8_t* row, int64_t n, Sink& sink) {
 // sub-scales: (lo, hi) of block j (0..7) into out[j]. In the unpack order each 128-bit lane
 // holds elements of one 16-half: lane 0 the first (scale sc[2j]), lane 1 the second.
 TM_AVX2 inline void q6_k_blocks(const uint8_t* p, __m256i (*out)[2]) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  const __m256i m2hi = _mm256_set1_epi8(0x30);
   const __m256i bias = _mm256_set1_epi8(32);
   const int8_t* sc = reinterpret_cast<const int8_t*>(p + 192);
   for (int h = 0; h < 2; ++h) {
-    const __m256i ql0 = load32(p + 64 * h);
-    const __m256i ql1 = load32(p + 64 * h + 32);
-    const __m256i qh = load32(p + 128 + 32 * h);
-    // Quarter j (elements 32j .. 32j + 31 of the half): low nibbles and qh bits 2j, 2j+1.
     __m256i q[4];
-    q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                           _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2hi));
-    q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2hi));
-    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                           _mm256_and_si256(qh, m2hi));
-    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2hi));
+    q6_k_half_codes(p, h, q);
     for (int j = 0; j < 4; ++j) {
       const int s = 8 * h + 2 * j;
       const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
@@ -481,8 +455,6 @@ TM_AVX2 float k_row_dot(const uint8_t* row, int64_t n_super, const int16_t* xq, 
 // free: for 4 blocks, lanes 0-3 hold the first halves and lanes 4-7 the second halves.
 TM_AVX2 float q6_k_row_dot(const uint8_t* row, int64_t n_super, const int16_t* xq, const float* xd,
                            const float* xh) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  const __m256i m2hi = _mm256_set1_epi8(0x30);
   // Scale order matching the half-sum lanes of blocks 0-3 and 4-7: [0 2 4 6 | 1 3 5 7] and
   // [8 10 12 14 | 9 11 13 15].
   const __m128i order_lo = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
@@ -496,18 +468,8 @@ TM_AVX2 float q6_k_row_dot(const uint8_t* row, int64_t n_super, const int16_t* x
     __m256i s[8];
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load32(p + 64 * h);
-      const __m256i ql1 = load32(p + 64 * h + 32);
-      const __m256i qh = load32(p + 128 + 32 * h);
       __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                             _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2hi));
-      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                             _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2hi));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                             _mm256_and_si256(qh, m2hi));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2hi));
+      q6_k_half_codes(p, h, q);
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
         __m256i lo, hi;
