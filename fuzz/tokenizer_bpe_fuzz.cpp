@@ -76,13 +76,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           tmill::fuzz::show_ids(special));
     }
   }
-  if (selector & 0x40) {
-    std::vector<int32_t> want;
-    if (tok.add_bos() && tok.bos() >= 0) want.push_back(tok.bos());
-    want.insert(want.end(), ids.begin(), ids.end());
-    if (tok.add_eos() && tok.eos() >= 0) want.push_back(tok.eos());
-    if (tok.encode(text, true, false) != want)
-      die(kTarget, "add_special changed the ids", text, "");
-  }
+  if (selector & 0x40) tmill::fuzz::check_add_special(kTarget, tok, text, ids);
   return 0;
 }

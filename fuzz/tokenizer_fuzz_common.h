@@ -72,4 +72,15 @@ inline void check_ids_and_stream(const char* target, const tok::Tokenizer& tok,
   }
 }
 
+// encode(text, add_special) is exactly `ids` (the plain encoding) with BOS/EOS added as the
+// vocab's add_bos/add_eos say.
+inline void check_add_special(const char* target, const tok::Tokenizer& tok, std::string_view text,
+                              const std::vector<int32_t>& ids) {
+  std::vector<int32_t> want;
+  if (tok.add_bos() && tok.bos() >= 0) want.push_back(tok.bos());
+  want.insert(want.end(), ids.begin(), ids.end());
+  if (tok.add_eos() && tok.eos() >= 0) want.push_back(tok.eos());
+  if (tok.encode(text, true, false) != want) die(target, "add_special changed the ids", text, "");
+}
+
 }  // namespace tmill::fuzz

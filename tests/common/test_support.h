@@ -1,10 +1,13 @@
-// Helpers shared by the test binaries: where the shipped models live, and reading and comparing
-// logits fixtures (float32 row-major files, comma-separated token lists).
+// Helpers shared by the test binaries: where the shipped models live, reading and comparing
+// logits fixtures (float32 row-major files, comma-separated token lists), and running a command.
 #pragma once
+
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -36,6 +39,18 @@ inline std::vector<int32_t> read_token_csv(const std::string& path) {
   return ids;
 }
 
+// The first `max_ids` ids of a comma-separated token file, comma-separated (as `--tokens` takes
+// them).
+inline std::string token_list(const std::string& path, size_t max_ids = SIZE_MAX) {
+  std::string out;
+  size_t taken = 0;
+  for (int32_t id : read_token_csv(path)) {
+    if (taken++ == max_ids) break;
+    out += (out.empty() ? "" : ",") + std::to_string(id);
+  }
+  return out;
+}
+
 inline std::vector<float> read_f32_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -57,6 +72,25 @@ inline double cosine(const float* a, const float* b, size_t n) {
 // Index of the largest value; the lowest index on ties.
 inline size_t argmax(const float* a, size_t n) {
   return static_cast<size_t>(std::max_element(a, a + n) - a);
+}
+
+// Runs `command` in a shell: its exit code (-1 when it did not exit normally) and everything it
+// wrote to stdout (the command redirects stderr as the caller wants).
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+inline CommandResult run_shell(const std::string& command) {
+  CommandResult r;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 }  // namespace tmill::testing

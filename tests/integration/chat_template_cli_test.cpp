@@ -2,7 +2,6 @@
 // on stdout byte for byte), --no-generation-prompt, --template, and the clear error for a base
 // model without a template.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
@@ -27,14 +26,8 @@ Result run(const std::string& args, const std::string& input) {
   const std::string in_path = dir + "/tm_chat_in.json", err_path = dir + "/tm_chat_err.txt";
   { std::ofstream(in_path, std::ios::binary) << input; }
   const std::string cmd = kBin + " " + args + " < " + in_path + " 2> " + err_path;
-  Result r{-1, "", ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  tmill::testing::CommandResult c = tmill::testing::run_shell(cmd);
+  Result r{c.exit_code, std::move(c.output), ""};
   std::ifstream err(err_path);
   r.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
   return r;

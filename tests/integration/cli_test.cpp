@@ -1,7 +1,6 @@
 // The tokenmill binary's command-line contracts: logits file format, inspect, and clear errors
 // with a non-zero exit code for bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdio>
@@ -21,33 +20,19 @@ namespace {
 const std::string kBin = TOKENMILL_BINARY;
 const std::string kSynthetic = std::string(TOKENMILL_SHARED_FIXTURES) + "/synthetic/";
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout, and stderr unless it was discarded
-};
+using Result = tmill::testing::CommandResult;  // output: stdout, and stderr unless discarded
 
 enum class Stderr { Merge, Discard };
 
 // Runs `env tokenmill args` in a shell; `env` is a prefix of VAR=value assignments.
 Result run(const std::string& args, const std::string& env = "",
            Stderr stderr_mode = Stderr::Merge) {
-  const std::string cmd = env + (env.empty() ? "" : " ") + kBin + " " + args +
-                          (stderr_mode == Stderr::Merge ? " 2>&1" : " 2>/dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
-  Result r{-1, ""};
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return tmill::testing::run_shell(env + (env.empty() ? "" : " ") + kBin + " " + args +
+                                   (stderr_mode == Stderr::Merge ? " 2>&1" : " 2>/dev/null"));
 }
 
 TEST(Cli, LogitsWritesRowMajorFloat32MatchingLlamaCpp) {
-  std::ifstream tokens_in(kSynthetic + "tokens.csv");
-  std::string tokens((std::istreambuf_iterator<char>(tokens_in)), std::istreambuf_iterator<char>());
-  while (!tokens.empty() && (tokens.back() == '\n' || tokens.back() == '\r')) tokens.pop_back();
+  const std::string tokens = tmill::testing::token_list(kSynthetic + "tokens.csv");
   const std::string out = testing::TempDir() + "/tm_logits.bin";
   Result r = run("logits -m " + kSynthetic + "tiny-F16.gguf --tokens " + tokens + " --out " + out +
                  " -t 2");

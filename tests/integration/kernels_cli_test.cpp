@@ -3,7 +3,6 @@
 // synthetic models whose llama.cpp logits are known. Five tokens keep the forward pass on the
 // decode-sized (<= 8 rows) kernels, where the int16 path is used.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdio>
@@ -21,42 +20,12 @@ const std::string kSynthetic = std::string(TOKENMILL_SHARED_FIXTURES) + "/synthe
 constexpr size_t kVocab = 4096;
 constexpr size_t kTokens = 5;
 
-int run_command(const std::string& args, std::string* output) {
-  FILE* p = popen((kBin + " " + args + " 2>/dev/null").c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
-  const int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using tmill::testing::run_shell;
 
-int run_logits(const std::string& model, const std::string& tokens, const std::string& kernels,
-               const std::string& out, std::string* output) {
-  const std::string cmd = kBin + " logits -m " + model + " --tokens " + tokens + " --out " + out +
-                          " -t 2 --kernels " + kernels + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
-  const int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string first_tokens(size_t count) {
-  std::ifstream in(kSynthetic + "tokens.csv");
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string out;
-  size_t taken = 0, i = 0;
-  while (taken < count && i < all.size()) {
-    size_t j = all.find(',', i);
-    if (j == std::string::npos) j = all.size();
-    out += (out.empty() ? "" : ",") + all.substr(i, j - i);
-    ++taken;
-    i = j + 1;
-  }
-  return out;
+tmill::testing::CommandResult run_logits(const std::string& model, const std::string& tokens,
+                                         const std::string& kernels, const std::string& out) {
+  return run_shell(kBin + " logits -m " + model + " --tokens " + tokens + " --out " + out +
+                   " -t 2 --kernels " + kernels + " 2>&1");
 }
 
 class KernelFamilies : public ::testing::TestWithParam<std::string> {};
@@ -65,12 +34,12 @@ TEST_P(KernelFamilies, AgreeWithEachOtherAndLlamaCpp) {
   const std::string model = kSynthetic + "tiny-" + GetParam() + ".gguf";
   const auto ref = tmill::testing::read_f32_file(kSynthetic + "tiny-" + GetParam() + ".logits");
   ASSERT_GE(ref.size(), kTokens * kVocab);
-  const std::string tokens = first_tokens(kTokens);
+  const std::string tokens = tmill::testing::token_list(kSynthetic + "tokens.csv", kTokens);
   std::vector<std::vector<float>> results;
   for (const std::string kernels : {"auto", "f32", "scalar"}) {
     const std::string out = testing::TempDir() + "/tm_kernels_" + GetParam() + "_" + kernels;
-    std::string output;
-    ASSERT_EQ(run_logits(model, tokens, kernels, out, &output), 0) << output;
+    const auto r = run_logits(model, tokens, kernels, out);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
     results.push_back(tmill::testing::read_f32_file(out));
     ASSERT_EQ(results.back().size(), kTokens * kVocab);
   }
@@ -94,11 +63,10 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, KernelFamilies,
                                            "Q6_K", "F16"));
 
 TEST(KernelFamilies, UnknownFamilyIsACleanError) {
-  std::string output;
-  const int code = run_logits(kSynthetic + "tiny-Q4_1.gguf", "1,2", "avx9000",
-                              testing::TempDir() + "/tm_kernels_bad", &output);
-  EXPECT_NE(code, 0);
-  EXPECT_NE(output.find("--kernels"), std::string::npos) << output;
+  const auto r = run_logits(kSynthetic + "tiny-Q4_1.gguf", "1,2", "avx9000",
+                            testing::TempDir() + "/tm_kernels_bad");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--kernels"), std::string::npos) << r.output;
 }
 
 // On a real model, greedy generation (prompt through the prefill kernels, then 48 decode steps
@@ -111,13 +79,12 @@ TEST(KernelFamilies, ShippedModelGreedyTextIsIdentical) {
   }
   std::string first;
   for (const std::string kernels : {"auto", "f32", "scalar"}) {
-    std::string text;
-    ASSERT_EQ(run_command("run -m " + model +
-                              " -p 'The three most useful sorting algorithms are' -n 48 --temp 0 "
-                              "-t 2 --kernels " +
-                              kernels,
-                          &text),
-              0);
+    const auto r = run_shell(kBin + " run -m " + model +
+                             " -p 'The three most useful sorting algorithms are' -n 48 --temp 0 "
+                             "-t 2 --kernels " +
+                             kernels + " 2>/dev/null");
+    ASSERT_EQ(r.exit_code, 0) << kernels;
+    const std::string& text = r.output;
     ASSERT_GT(text.size(), 60u) << kernels;
     if (first.empty()) first = text;
     EXPECT_EQ(text, first) << "kernels " << kernels;

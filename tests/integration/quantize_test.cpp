@@ -2,7 +2,6 @@
 // Q8_0 and Q4_K_M, check the output loads (`inspect`), has the expected tensor types and
 // metadata, and gives logits close to the F32 model's; bad invocations fail clearly.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
@@ -18,35 +17,17 @@ const std::string kBin = TOKENMILL_BINARY;
 const std::string kSynthetic = std::string(TOKENMILL_SHARED_FIXTURES) + "/synthetic/";
 const std::string kF32 = kSynthetic + "tiny-F32.gguf";
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
+using Result = tmill::testing::CommandResult;  // output: stdout and stderr
 
 Result tokenmill(const std::string& args) {
-  const std::string cmd = kBin + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  Result r{-1, ""};
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string tokens_csv() {
-  std::ifstream in(kSynthetic + "tokens.csv");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
+  return tmill::testing::run_shell(kBin + " " + args + " 2>&1");
 }
 
 std::vector<float> logits_of(const std::string& model) {
   const std::string out = testing::TempDir() + "/tm_quantize_logits.bin";
   const Result r =
-      tokenmill("logits -m " + model + " --tokens " + tokens_csv() + " --out " + out + " -t 2");
+      tokenmill("logits -m " + model + " --tokens " +
+                tmill::testing::token_list(kSynthetic + "tokens.csv") + " --out " + out + " -t 2");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return tmill::testing::read_f32_file(out);
 }
