@@ -13,10 +13,12 @@ int run_main(int argc, char** argv) {
   CLI::App app{"tokenmill: LLM inference at the lowest cost per token"};
   app.require_subcommand(1);
   int exit_code = 0;
+  register_serve(app, exit_code);
   register_run(app, exit_code);
   register_logits(app, exit_code);
   register_perplexity(app, exit_code);
   register_bench(app, exit_code);
+  register_bench_serve(app, exit_code);
   register_inspect(app, exit_code);
   register_tokenize(app, exit_code);
   register_chat_template(app, exit_code);

@@ -15,6 +15,8 @@ void register_tokenize(CLI::App& app, int& exit_code);
 void register_chat_template(CLI::App& app, int& exit_code);
 void register_bench(CLI::App& app, int& exit_code);
 void register_quantize(CLI::App& app, int& exit_code);
+void register_serve(CLI::App& app, int& exit_code);
+void register_bench_serve(CLI::App& app, int& exit_code);
 
 // Prints "error: <message>" to stderr and returns 1.
 int report_error(const std::string& message);

@@ -30,7 +30,10 @@ Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
                                  int32_t max_batch_tokens = 256,
                                  const std::string& kernels = "auto");
 
-// Adds --kernels (the ablation switch for the CPU kernel families) to a command.
-void add_kernels_option(CLI::App* cmd, std::string* kernels);
+// Adds --kernels (the ablation switch for the CPU kernel families) and the batch-invariance
+// switch to a command: `--no-batch-invariant` where invariance is the default (serve: a request's
+// tokens must not depend on what else runs), else `--batch-invariant`.
+void add_kernels_option(CLI::App* cmd, std::string* kernels,
+                        bool batch_invariant_by_default = false);
 
 }  // namespace tmill::app

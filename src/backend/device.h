@@ -136,6 +136,11 @@ struct DeviceOptions {
   // supports: AVX2 with int16-activation decode kernels), "f32" (AVX2, f32 activations
   // everywhere), "scalar" (portable reference kernels). Process-wide on the CPU backend.
   std::string kernels = "auto";
+  // Batch invariance: each token row's results are bit-identical whatever else is in the batch
+  // (needed for reproducible greedy serving with continuous batching and prefix caching).
+  // false allows the older token-count-dependent CPU kernels, for measuring its cost.
+  // Process-wide on the CPU backend.
+  bool batch_invariant = true;
 };
 
 // The registry: names the available backends and creates devices by name ("cpu").

@@ -1,6 +1,7 @@
 #include <array>
 
 #include "backend/cpu/cpu_device.h"
+#include "backend/cpu/matmul.h"
 #include "backend/device.h"
 
 namespace tmill::backend {
@@ -15,6 +16,7 @@ Expected<std::unique_ptr<Device>> create_device(const std::string& name,
                                                 const DeviceOptions& options) {
   if (name == "cpu") {
     TM_TRY(CpuDevice::select_kernels(options.kernels));
+    cpu::set_batch_invariant(options.batch_invariant);
     return std::unique_ptr<Device>(std::make_unique<CpuDevice>(options));
   }
   std::string known;

@@ -63,6 +63,11 @@ void KvCache::release(int32_t seq) {
   tables_.erase(it);
 }
 
+void KvCache::assign(int32_t seq, std::span<const int32_t> blocks) {
+  for (int32_t b : blocks) TM_CHECK(b >= 0 && b < n_blocks_, "assign: block id out of range");
+  tables_[seq].assign(blocks.begin(), blocks.end());
+}
+
 int32_t KvCache::reserved_positions(int32_t seq) const {
   auto it = tables_.find(seq);
   return it == tables_.end() ? 0 : static_cast<int32_t>(it->second.size()) * block_size_;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -31,6 +32,11 @@ class KvCache {
   Status reserve(int32_t seq, int32_t n_positions);
   // Return all of `seq`'s blocks to the pool.
   void release(int32_t seq);
+  // Externally managed block tables (the serving engine's block pool owns the blocks and their
+  // sharing): set `seq`'s table as given, or forget it. A cache is used either this way or
+  // through reserve()/release(), never both.
+  void assign(int32_t seq, std::span<const int32_t> blocks);
+  void forget(int32_t seq) { tables_.erase(seq); }
   bool has_sequence(int32_t seq) const { return tables_.count(seq) != 0; }
   // Positions currently covered by `seq`'s blocks.
   int32_t reserved_positions(int32_t seq) const;

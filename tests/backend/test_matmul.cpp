@@ -31,14 +31,17 @@ std::vector<float> gaussian(int64_t n, uint32_t seed) {
 }
 
 // Restores SIMD (and the int16-activation decode kernels) after a test that turned it off.
+// batch_invariant = false selects the older token-count-dependent kernels.
 struct SimdMode {
-  explicit SimdMode(bool on, bool int16 = true) {
+  explicit SimdMode(bool on, bool int16 = true, bool batch_invariant = true) {
     set_simd_enabled(on);
     set_int16_activations(int16);
+    set_batch_invariant(batch_invariant);
   }
   ~SimdMode() {
     set_simd_enabled(true);
     set_int16_activations(true);
+    set_batch_invariant(true);
   }
 };
 
@@ -62,8 +65,9 @@ Weights make_weights(DType type, int64_t n_out, int64_t n_in, uint32_t seed) {
   return w;
 }
 
-void check_matmul(DType type, int64_t n_in, bool simd, bool int16 = true) {
-  SimdMode mode(simd, int16);
+void check_matmul(DType type, int64_t n_in, bool simd, bool int16 = true,
+                  bool batch_invariant = true) {
+  SimdMode mode(simd, int16, batch_invariant);
   // Two full 16-row panels plus a partial one, and rows outside the range left untouched.
   constexpr int64_t n_out = 37;
   constexpr int64_t row_begin = 1, row_end = 35;
@@ -118,6 +122,14 @@ TEST_P(MatmulFormat, SimdF32MatchesReference) {
   check_matmul(type, 512, true, /*int16=*/false);
 }
 
+// The older token-count-dependent kernels (--no-batch-invariant), int16 and f32.
+TEST_P(MatmulFormat, SimdBatchVariantMatchesReference) {
+  const DType type = type_of(GetParam());
+  check_matmul(type, 512, true, true, /*batch_invariant=*/false);
+  check_matmul(type, 512, true, false, /*batch_invariant=*/false);
+  if (!info(type).quantized) check_matmul(type, 37, true, true, false);
+}
+
 TEST_P(MatmulFormat, ScalarMatchesReference) {
   const DType type = type_of(GetParam());
   check_matmul(type, 512, false);
@@ -157,13 +169,15 @@ TEST(MatmulTiming, Q4_1_576x1536) {
   const Weights w = make_weights(type, n_out, n_in, 9);
   std::vector<float> scratch(n_in);
   struct Mode {
-    bool simd, int16;
+    bool simd, int16, invariant;
     const char* name;
   };
-  for (const Mode m : {Mode{true, true, "avx2 int16"}, Mode{true, false, "avx2 f32"},
-                       Mode{false, false, "scalar"}}) {
-    SimdMode mode(m.simd, m.int16);
-    for (int64_t n_tokens : {1, 4, 64}) {
+  for (const Mode m :
+       {Mode{true, true, true, "avx2 int16"}, Mode{true, true, false, "avx2 int16, batch-variant"},
+        Mode{true, false, true, "avx2 f32"}, Mode{true, false, false, "avx2 f32, batch-variant"},
+        Mode{false, false, true, "scalar"}}) {
+    SimdMode mode(m.simd, m.int16, m.invariant);
+    for (int64_t n_tokens : {1, 4, 16, 64, 512}) {
       const auto x = gaussian(n_tokens * n_in, 1);
       std::vector<float> y(static_cast<size_t>(n_tokens * n_out));
       matmul_rows(type, w.data, w.row_stride, n_in, x.data(), n_tokens, y.data(), n_out, 0, n_out,

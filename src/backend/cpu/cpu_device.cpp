@@ -8,6 +8,7 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/matmul_int16.h"
 #include "backend/cpu/peaks.h"
 #include "core/check.h"
 #include "core/half.h"
@@ -54,7 +55,12 @@ Status CpuDevice::select_kernels(const std::string& kernels) {
 
 std::string CpuDevice::kernels_in_use() {
   if (!cpu::simd_enabled()) return "scalar";
-  return cpu::int16_activations_enabled() ? "avx2+int16" : "avx2 f32";
+  std::string k = cpu::int16_activations_enabled() ? "avx2+int16" : "avx2 f32";
+  if (cpu::batch_invariant())
+    k += cpu::int16_activations_enabled() && cpu::detail::int16_vnni_enabled()
+             ? ", batch-invariant, avx512-vnni"
+             : ", batch-invariant";
+  return k;
 }
 
 CpuDevice::CpuDevice(const DeviceOptions& options) : pool_(options.n_threads) {

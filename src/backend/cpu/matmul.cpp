@@ -19,6 +19,7 @@ namespace {
 
 std::atomic<bool> g_simd{detail::cpu_has_avx2()};
 std::atomic<bool> g_int16{true};
+std::atomic<bool> g_invariant{true};
 
 // The AVX2 prefill path needs more than the one row of scratch the API hands us; this buffer
 // lives per thread, grown once to the largest size seen, and is aligned to a cache line so the
@@ -66,6 +67,17 @@ void matmul_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
            "matmul_rows: n_in does not fit the weight rows");
   TM_CHECK(row_begin <= row_end && n_tokens >= 0, "matmul_rows: bad ranges");
   if (row_begin == row_end || n_tokens == 0) return;
+  if (g_simd.load(std::memory_order_relaxed) && g_invariant.load(std::memory_order_relaxed)) {
+    if (detail::int16_supports(type) && g_int16.load(std::memory_order_relaxed)) {
+      detail::matmul_rows_int16_invariant(type, W, w_row_bytes, n_in, x, n_tokens, y, y_stride,
+                                          row_begin, row_end);
+      return;
+    }
+    detail::matmul_rows_f32_invariant(type, W, w_row_bytes, n_in, x, n_tokens, y, y_stride,
+                                      row_begin, row_end,
+                                      prefill_buffer(detail::avx2_buffer_floats(n_in)));
+    return;
+  }
   if (g_simd.load(std::memory_order_relaxed)) {
     if (n_tokens <= detail::kInt16MaxTokens && detail::int16_supports(type) &&
         g_int16.load(std::memory_order_relaxed)) {
@@ -99,5 +111,9 @@ void set_simd_enabled(bool on) {
 bool int16_activations_enabled() { return g_int16.load(std::memory_order_relaxed); }
 
 void set_int16_activations(bool on) { g_int16.store(on, std::memory_order_relaxed); }
+
+bool batch_invariant() { return g_invariant.load(std::memory_order_relaxed); }
+
+void set_batch_invariant(bool on) { g_invariant.store(on, std::memory_order_relaxed); }
 
 }  // namespace tmill::cpu

@@ -39,4 +39,14 @@ void set_simd_enabled(bool on);
 bool int16_activations_enabled();
 void set_int16_activations(bool on);
 
+// Batch invariance (default on): every output row y[t] depends only on x[t] and W, bit for
+// bit — not on n_tokens, t's place in the batch, or the row range (thread split). The serving
+// engine needs it for reproducible greedy outputs under continuous batching and prefix caching.
+// With AVX2, int16 formats then use one numeric definition for every token count
+// (matmul_int16.cpp, "Batch-invariant kernels"), the others one f32 definition
+// (matmul_avx2.cpp); the scalar kernels are invariant by construction. Off restores the older
+// token-count-dependent dispatch (decode int16 / f32 panels), for measurement.
+bool batch_invariant();
+void set_batch_invariant(bool on);
+
 }  // namespace tmill::cpu

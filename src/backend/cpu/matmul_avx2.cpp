@@ -20,6 +20,9 @@
 
 #include <immintrin.h>
 
+#include <cpuid.h>
+
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/avx2_helpers.h"
@@ -523,10 +526,18 @@ const float* weight_row(DType type, const uint8_t* W, size_t w_row_bytes, int64_
 
 }  // namespace
 
+namespace {
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+}  // namespace
+
 bool cpu_has_avx2() {
   // __builtin_cpu_init: we may run from a static initializer, before libgcc's own.
+  // F16C through cpuid: clang 14's __builtin_cpu_supports does not know "f16c".
   static const bool has = (__builtin_cpu_init(), true) && __builtin_cpu_supports("avx2") &&
-                          __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+                          __builtin_cpu_supports("fma") && cpu_has_f16c();
   return has;
 }
 
@@ -568,6 +579,76 @@ TM_AVX2 void matmul_rows_impl(DType type, const uint8_t* W, size_t w_row_bytes, 
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batch-invariant f32 kernel (formats without int16 kernels, and all formats with
+// --kernels f32). One definition per (weight row, token row): 8 lane partial sums, lane l an
+// fma chain over k = l, l + 8, ... < n8 = n - n % 8 in order; then hsum (a fixed tree); then
+// the last n % 8 products with scalar fmas in order. Tiles of R rows x T tokens only choose
+// which chains run side by side (for latency), never a chain's operations, so the result does
+// not depend on the batch. Rows are dequantized to f32 first (aligned F32 rows used in place).
+
+TM_AVX2 inline float fma1(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+// out[t * 8 + r] for r < R, t < T.
+template <int R, int T>
+TM_AVX2 void dot_tile(const float* const* w, const float* x, int64_t n, float* out) {
+  const int64_t n8 = n - n % 8;
+  __m256 acc[R][T];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < n8; k += 8) {
+    __m256 wv[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) wv[r] = _mm256_loadu_ps(w[r] + k);
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const __m256 xv = _mm256_loadu_ps(x + t * n + k);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) {
+      float s = hsum(acc[r][t]);
+      for (int64_t k = n8; k < n; ++k) s = fma1(w[r][k], x[t * n + k], s);
+      out[t * 8 + r] = s;
+    }
+}
+
+TM_AVX2 void f32_invariant_impl(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                                const float* x, int64_t n_tokens, float* y, int64_t y_stride,
+                                int64_t row_begin, int64_t row_end, float* buffer) {
+  for (int64_t o0 = row_begin; o0 < row_end; o0 += 8) {
+    const int rows = static_cast<int>(std::min<int64_t>(8, row_end - o0));
+    const float* w[8];
+    for (int r = 0; r < 8; ++r)  // rows past the range repeat the last one (dropped below)
+      w[r] = r < rows ? weight_row(type, W, w_row_bytes, n_in, o0 + r, buffer + r * n_in)
+                      : w[rows - 1];
+    float out[4 * 8];
+    if (n_tokens == 1) {
+      dot_tile<8, 1>(w, x, n_in, out);
+      std::memcpy(y + o0, out, static_cast<size_t>(rows) * sizeof(float));
+      continue;
+    }
+    for (int64_t t = 0; t < n_tokens; t += 2) {
+      const int T = static_cast<int>(std::min<int64_t>(2, n_tokens - t));
+      for (int half = 0; half < 2 && 4 * half < rows; ++half) {
+        if (T == 2)
+          dot_tile<4, 2>(w + 4 * half, x + t * n_in, n_in, out + 4 * half);
+        else
+          dot_tile<4, 1>(w + 4 * half, x + t * n_in, n_in, out + 4 * half);
+      }
+      for (int k = 0; k < T; ++k)
+        std::memcpy(y + (t + k) * y_stride + o0, out + 8 * k,
+                    static_cast<size_t>(rows) * sizeof(float));
+    }
+  }
+}
+
 }  // namespace
 
 void matmul_rows_avx2(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
@@ -575,6 +656,17 @@ void matmul_rows_avx2(DType type, const uint8_t* W, size_t w_row_bytes, int64_t 
                       int64_t row_begin, int64_t row_end, float* scratch, float* buffer) {
   matmul_rows_impl(type, W, w_row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end,
                    scratch, buffer);
+}
+
+}  // namespace tmill::cpu::detail
+
+namespace tmill::cpu::detail {
+
+void matmul_rows_f32_invariant(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                               const float* x, int64_t n_tokens, float* y, int64_t y_stride,
+                               int64_t row_begin, int64_t row_end, float* buffer) {
+  f32_invariant_impl(type, W, w_row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end,
+                     buffer);
 }
 
 }  // namespace tmill::cpu::detail

@@ -28,4 +28,10 @@ void matmul_rows_avx2(DType type, const uint8_t* W, size_t w_row_bytes, int64_t 
                       const float* x, int64_t n_tokens, float* y, int64_t y_stride,
                       int64_t row_begin, int64_t row_end, float* scratch, float* buffer);
 
+// The batch-invariant f32 kernel (see matmul_avx2.cpp): each row's result is the same for any
+// n_tokens and row range. `buffer`: avx2_buffer_floats(n_in) floats.
+void matmul_rows_f32_invariant(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                               const float* x, int64_t n_tokens, float* y, int64_t y_stride,
+                               int64_t row_begin, int64_t row_end, float* buffer);
+
 }  // namespace tmill::cpu::detail

@@ -15,6 +15,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -627,7 +629,528 @@ TM_AVX2 void dispatch_tokens(DType type, const uint8_t* W, size_t w_row_bytes, i
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batch-invariant kernels: one numeric definition per format, whatever the token count, the
+// rows' position in the call or the thread split. Per weight row and token row:
+//   acc = 0;  for each sub-block j in order:  acc = fma(float(I_j), D_j * xd_b(j), acc)
+//   mn  = 0;  for each block b in order:      mn  = fma(M_b, xs_b, mn)   (formats with a min)
+//   y   = acc + mn  (or acc)
+// I_j = Σ code·xq over sub-block j is an exact int32 sum (so its internal order is free), D_j
+// the sub-block's weight scale and M_b its additive term (both exact: an f16 times a small
+// integer), xd_b / xs_b the activation block's scale and float sum from
+// quantize_activations. Every kernel below vectorizes across weight rows (one lane per row)
+// and evaluates these same IEEE operations on the same operands in the same order per lane,
+// so a row's value cannot depend on its neighbours. Sub-blocks are the 32-element blocks,
+// except for Q6_K, whose 16-element halves carry their own scales (kSub = 16); Q4_0 / Q5_0
+// use signed codes (q - 8, q - 16), so only Q4_1, Q5_1, Q4_K and Q5_K have a min.
+//
+// Format traits: codes(row, b, lo, hi) gives block b's codes (int16, unpack order);
+// scales(row, c, count, d, m) the D (and M) of sub-blocks 8c .. 8c + count - 1 as lanes.
+
+template <class C>
+struct InvLegacy {
+  static constexpr int kSub = 32;
+  static constexpr bool kHasMin = C::kMinOffset >= 0;
+  TM_AVX2 static void codes(const uint8_t* row, int64_t b, __m256i& lo, __m256i& hi) {
+    C::codes(row + b * C::kBytes, lo, hi);
+    if constexpr (C::kMinPerScale != 0.0f) {
+      const __m256i off = _mm256_set1_epi16(static_cast<int16_t>(-C::kMinPerScale));
+      lo = _mm256_sub_epi16(lo, off);
+      hi = _mm256_sub_epi16(hi, off);
+    }
+  }
+  TM_AVX2 static void scales(const uint8_t* row, int64_t c, int count, __m256& d, __m256& m) {
+    const uint8_t* p = row + 8 * c * C::kBytes;
+    m = _mm256_setzero_ps();
+    if (count == 8) {
+      if constexpr (kHasMin) {
+        static_assert(C::kMinOffset == 2, "m must follow d");
+        gather_f16_pairs(p, C::kBytes, d, m);
+      } else {
+        d = gather_f16(p, C::kBytes);
+      }
+      return;
+    }
+    // The row's last blocks: no gather past its end.
+    float dd[8] = {}, mm[8] = {};
+    for (int j = 0; j < count; ++j) {
+      dd[j] = load_f16(p + j * C::kBytes);
+      if constexpr (kHasMin) mm[j] = load_f16(p + j * C::kBytes + C::kMinOffset);
+    }
+    d = _mm256_loadu_ps(dd);
+    m = _mm256_loadu_ps(mm);
+  }
+};
+
+// Q4_K / Q5_K: sub-block j of super-block i has D = d·sc_j and M = -dmin·m_j (unsigned codes).
+template <bool kFive>
+struct InvK45 {
+  static constexpr int kSub = 32;
+  static constexpr bool kHasMin = true;
+  static constexpr size_t kBytes = kFive ? sizeof(quant::BlockQ5_K) : sizeof(quant::BlockQ4_K);
+  TM_AVX2 static void codes(const uint8_t* row, int64_t b, __m256i& lo, __m256i& hi) {
+    const uint8_t* p = row + (b / 8) * kBytes;  // d, dmin, scales[12], (qh[32]), qs[128]
+    const int j = static_cast<int>(b % 8);
+    __m256i v;
+    if constexpr (kFive) {
+      __m256i c_lo, c_hi;
+      q5_k_codes(p, j / 2, load32(p + 16), c_lo, c_hi);
+      v = (j & 1) ? c_hi : c_lo;
+    } else {
+      const __m256i q = load32(p + 16 + 32 * (j / 2));
+      const __m256i m4 = _mm256_set1_epi8(0x0f);
+      v = (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(q, 4), m4) : _mm256_and_si256(q, m4);
+    }
+    widen_u8(v, lo, hi);
+  }
+  TM_AVX2 static void scales(const uint8_t* row, int64_t c, int, __m256& d, __m256& m) {
+    const uint8_t* p = row + c * kBytes;
+    uint8_t sc[8], mins[8];
+    quant::unpack_k_scales(p + 4, sc, mins);
+    d = _mm256_mul_ps(_mm256_set1_ps(load_f16(p)), u8x8_to_ps(sc));
+    m = _mm256_mul_ps(_mm256_set1_ps(-load_f16(p + 2)), u8x8_to_ps(mins));
+  }
+};
+
+// Q6_K: signed codes q - 32; sub-block = 16-element half, D = d·sc (int8). Chunk c is half c % 2
+// of super-block c / 2 (its 8 sub-scales).
+struct InvQ6K {
+  static constexpr int kSub = 16;
+  static constexpr bool kHasMin = false;
+  static constexpr size_t kBytes = sizeof(quant::BlockQ6_K);  // ql[128], qh[64], scales[16], d
+  TM_AVX2 static void codes(const uint8_t* row, int64_t b, __m256i& lo, __m256i& hi) {
+    const uint8_t* p = row + (b / 8) * kBytes;
+    const int k = static_cast<int>(b % 8);
+    __m256i q[4];
+    q6_k_half_codes(p, k / 4, q);
+    widen_i8(_mm256_sub_epi8(q[k % 4], _mm256_set1_epi8(32)), lo, hi);
+  }
+  TM_AVX2 static void scales(const uint8_t* row, int64_t c, int, __m256& d, __m256& m) {
+    const uint8_t* p = row + (c / 2) * kBytes;
+    const __m128i sc = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 192 + 8 * (c % 2)));
+    d = _mm256_mul_ps(_mm256_set1_ps(load_f16(p + 208)),
+                      _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
+    m = _mm256_setzero_ps();
+  }
+};
+
+// In place: v[c] lane r <- v[r] lane c (8x8 transpose; works on any 32-bit lanes).
+TM_AVX2 inline void transpose8(__m256* v) {
+  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+  v[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  v[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  v[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  v[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  v[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  v[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// D and M of 8 rows for chunk c, transposed: d[j] / m[j] lane r = sub-block 8c + j of row r.
+template <class F>
+TM_AVX2 inline void chunk_scales8(const uint8_t* const* rows, int64_t c, int count, __m256* d,
+                                  __m256* m) {
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; ++r) F::scales(rows[r], c, count, d[r], m[r]);
+  transpose8(d);
+  if constexpr (F::kHasMin) transpose8(m);
+}
+
+// Q6_K: the two 16-element half sums of each of 8 block dot vectors, lanes = rows. In the
+// unpack order 128-bit lane 0 holds the first half's terms, lane 1 the second's.
+TM_AVX2 inline void reduce8_halves(const __m256i* s, __m256i& h0, __m256i& h1) {
+  const __m256i h03 =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+  const __m256i h47 =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+  h0 = _mm256_permute2x128_si256(h03, h47, 0x20);
+  h1 = _mm256_permute2x128_si256(h03, h47, 0x31);
+}
+
+// One token, 8 rows (lanes), for decode: no packing, the codes go straight into vpmaddwd.
+template <class F>
+TM_AVX2 __m256 inv_rows8_one(const uint8_t* const* rows, int64_t n_in, const int16_t* xq,
+                             const float* xd, const float* xs) {
+  __m256 acc = _mm256_setzero_ps();
+  __m256 mn = _mm256_setzero_ps();
+  const int64_t n_sub = n_in / F::kSub;
+  for (int64_t c0 = 0; c0 < n_sub; c0 += 8) {
+    const int count = static_cast<int>(std::min<int64_t>(8, n_sub - c0));
+    __m256 d[8], m[8];
+    chunk_scales8<F>(rows, c0 / 8, count, d, m);
+    __m256i s[8];
+    if constexpr (F::kSub == 32) {
+      for (int j = 0; j < count; ++j) {
+        const int64_t b = c0 + j;
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; ++r) {
+          __m256i lo, hi;
+          F::codes(rows[r], b, lo, hi);
+          s[r] = block_dot(lo, hi, xq + b * kQK);
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(s)),
+                              _mm256_mul_ps(d[j], _mm256_set1_ps(xd[b])), acc);
+        if constexpr (F::kHasMin) mn = _mm256_fmadd_ps(m[j], _mm256_set1_ps(xs[b]), mn);
+      }
+    } else {
+      // Q6_K: chunk = one half of a super-block, 4 blocks whose codes come from the same bytes:
+      // decode them together per row (q6_k_half_codes), then reduce block by block.
+      __m256i s4[4][8];
+      const int64_t b0 = c0 / 2;
+      const __m256i bias = _mm256_set1_epi8(32);
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) {
+        __m256i q[4];
+        q6_k_half_codes(rows[r] + (b0 / 8) * F::kBytes, static_cast<int>(b0 % 8) / 4, q);
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          __m256i lo, hi;
+          widen_i8(_mm256_sub_epi8(q[k], bias), lo, hi);
+          s4[k][r] = block_dot(lo, hi, xq + (b0 + k) * kQK);
+        }
+      }
+      for (int k = 0; k < count / 2; ++k) {
+        const int64_t b = b0 + k;
+        for (int r = 0; r < 8; ++r) s[r] = s4[k][r];
+        __m256i h0, h1;
+        reduce8_halves(s, h0, h1);
+        const __m256 dx = _mm256_set1_ps(xd[b]);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h0), _mm256_mul_ps(d[2 * k], dx), acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h1), _mm256_mul_ps(d[2 * k + 1], dx), acc);
+      }
+    }
+  }
+  if constexpr (F::kHasMin) return _mm256_add_ps(acc, mn);
+  return acc;
+}
+
+// Packed panel of 16 rows for the multi-token kernels: codes as int32 pairs [n_in/2][16 rows]
+// (pair p of block b = int32 p of its 32 codes in the unpack order, matching the activations),
+// D [n_sub][16] and M [n_blocks][16] (lanes = rows).
+struct Panel16 {
+  int32_t* codes;
+  float* d;
+  float* m;
+};
+
+template <class F>
+TM_AVX2 void pack_panel16(const uint8_t* const* rows, int64_t n_in, const Panel16& out) {
+  const int64_t n_sub = n_in / F::kSub;
+  const int64_t nb = n_in / kQK;
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* const* r8 = rows + 8 * half;
+    for (int64_t c0 = 0; c0 < n_sub; c0 += 8) {
+      const int count = static_cast<int>(std::min<int64_t>(8, n_sub - c0));
+      __m256 d[8], m[8];
+      chunk_scales8<F>(r8, c0 / 8, count, d, m);
+      for (int j = 0; j < count; ++j) {
+        _mm256_store_ps(out.d + (c0 + j) * 16 + 8 * half, d[j]);
+        if constexpr (F::kHasMin) _mm256_store_ps(out.m + (c0 + j) * 16 + 8 * half, m[j]);
+      }
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      __m256 lo[8], hi[8];
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) {
+        __m256i l, h;
+        F::codes(r8[r], b, l, h);
+        lo[r] = _mm256_castsi256_ps(l);
+        hi[r] = _mm256_castsi256_ps(h);
+      }
+      transpose8(lo);
+      transpose8(hi);
+      float* dst = reinterpret_cast<float*>(out.codes + b * 16 * 16 + 8 * half);
+#pragma GCC unroll 8
+      for (int p = 0; p < 8; ++p) {
+        _mm256_store_ps(dst + p * 16, lo[p]);
+        _mm256_store_ps(dst + (p + 8) * 16, hi[p]);
+      }
+    }
+  }
+}
+
+// The pairs of a block in the order the kernels visit them: for Q6_K the first 8 are the first
+// 16-element half ([0-3] of lo = elements 0-7, [0-3] of hi = 8-15), the last 8 the second.
+constexpr int kPairOrder[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
+
+inline int32_t load_pair(const int16_t* x) {
+  int32_t v;
+  std::memcpy(&v, x, sizeof v);
+  return v;
+}
+
+// AVX2 multi-token kernel: 8 rows (one half of a panel) x T tokens; y[t][0..valid).
+template <int T, class F>
+TM_AVX2 void panel8_tokens(const Panel16& pn, int half, int64_t n_in, const QuantizedActivations& a,
+                           int64_t t0, float* y, int64_t y_stride, int valid) {
+  const int64_t nb = n_in / kQK;
+  __m256 acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  const int16_t* xq = a.codes.data() + t0 * n_in;
+  const float* xd = a.scales.data() + t0 * a.n_blocks;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int32_t* wb = pn.codes + b * 256 + 8 * half;
+    const int16_t* xb = xq + b * kQK;
+    constexpr int kParts = F::kSub == 16 ? 2 : 1;
+#pragma GCC unroll 2
+    for (int part = 0; part < kParts; ++part) {
+      __m256i ia[T];
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) ia[t] = _mm256_setzero_si256();
+#pragma GCC unroll 16
+      for (int i = 0; i < 16 / kParts; ++i) {
+        const int p = kPairOrder[part * (16 / kParts) + i];
+        const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(wb + p * 16));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t)
+          ia[t] = _mm256_add_epi32(
+              ia[t], _mm256_madd_epi16(w, _mm256_set1_epi32(load_pair(xb + t * n_in + 2 * p))));
+      }
+      const __m256 d = _mm256_load_ps(pn.d + (b * kParts + part) * 16 + 8 * half);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[t]),
+                                 _mm256_mul_ps(d, _mm256_set1_ps(xd[t * a.n_blocks + b])), acc[t]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    if constexpr (F::kHasMin) {
+      const float* xs = a.sums.data() + (t0 + t) * a.n_blocks;
+      __m256 mn = _mm256_setzero_ps();
+      for (int64_t b = 0; b < nb; ++b)
+        mn = _mm256_fmadd_ps(_mm256_load_ps(pn.m + b * 16 + 8 * half), _mm256_set1_ps(xs[b]), mn);
+      acc[t] = _mm256_add_ps(acc[t], mn);
+    }
+    float out[8];
+    _mm256_storeu_ps(out, acc[t]);
+    std::memcpy(y + t * y_stride, out, static_cast<size_t>(valid) * sizeof(float));
+  }
+}
+
 }  // namespace
+
+// AVX-512 VNNI variant of panel8_tokens: all 16 rows of the panel in one register, vpdpwssd
+// for the multiply-add. Same operations per lane, so bit-identical to the AVX2 kernel.
+#define TM_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+namespace {
+
+template <int T, class F>
+TM_AVX512 void panel16_tokens_vnni(const Panel16& pn, int64_t n_in, const QuantizedActivations& a,
+                                   int64_t t0, float* y, int64_t y_stride, int valid) {
+  const int64_t nb = n_in / kQK;
+  __m512 acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const int16_t* xq = a.codes.data() + t0 * n_in;
+  const float* xd = a.scales.data() + t0 * a.n_blocks;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int32_t* wb = pn.codes + b * 256;
+    const int16_t* xb = xq + b * kQK;
+    constexpr int kParts = F::kSub == 16 ? 2 : 1;
+#pragma GCC unroll 2
+    for (int part = 0; part < kParts; ++part) {
+      __m512i ia[T];
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) ia[t] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+      for (int i = 0; i < 16 / kParts; ++i) {
+        const int p = kPairOrder[part * (16 / kParts) + i];
+        const __m512i w = _mm512_load_si512(wb + p * 16);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t)
+          ia[t] =
+              _mm512_dpwssd_epi32(ia[t], w, _mm512_set1_epi32(load_pair(xb + t * n_in + 2 * p)));
+      }
+      const __m512 d = _mm512_load_ps(pn.d + (b * kParts + part) * 16);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        // (maskz: the plain conversion trips GCC 12's maybe-uninitialized on its undefined source.)
+        acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, ia[t]),
+                                 _mm512_mul_ps(d, _mm512_set1_ps(xd[t * a.n_blocks + b])), acc[t]);
+    }
+  }
+  const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    if constexpr (F::kHasMin) {
+      const float* xs = a.sums.data() + (t0 + t) * a.n_blocks;
+      __m512 mn = _mm512_setzero_ps();
+      for (int64_t b = 0; b < nb; ++b)
+        mn = _mm512_fmadd_ps(_mm512_load_ps(pn.m + b * 16), _mm512_set1_ps(xs[b]), mn);
+      acc[t] = _mm512_add_ps(acc[t], mn);
+    }
+    _mm512_mask_storeu_ps(y + t * y_stride, mask, acc[t]);
+  }
+}
+
+std::atomic<bool> g_vnni_allowed{true};
+const bool g_vnni = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}();
+
+// A per-thread buffer of at least n elements of T, 64-byte aligned, grown once to the largest
+// size seen (no allocation on the per-token path after warm-up).
+template <class T, int kTag>
+T* aligned_buffer(size_t n) {
+  thread_local std::vector<T> buf;
+  const size_t need = n + 64 / sizeof(T);
+  if (buf.size() < need) buf.resize(need);
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + (64 - addr % 64) % 64 / sizeof(T);
+}
+
+template <class F>
+TM_AVX2 void inv_rows(const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                      const QuantizedActivations& a, int64_t n_tokens, float* y, int64_t y_stride,
+                      int64_t row_begin, int64_t row_end, bool vnni) {
+  auto row_ptrs = [&](int64_t o0, int n, const uint8_t** rows) {
+    // Rows past the range repeat the last one (their lanes are computed and dropped).
+    for (int r = 0; r < n; ++r)
+      rows[r] = W + static_cast<size_t>(std::min(o0 + r, row_end - 1)) * w_row_bytes;
+  };
+  if (n_tokens == 1) {
+    for (int64_t o0 = row_begin; o0 < row_end; o0 += 8) {
+      const uint8_t* rows[8];
+      row_ptrs(o0, 8, rows);
+      const __m256 v = inv_rows8_one<F>(rows, n_in, a.codes.data(), a.scales.data(), a.sums.data());
+      float out[8];
+      _mm256_storeu_ps(out, v);
+      std::memcpy(y + o0, out,
+                  static_cast<size_t>(std::min<int64_t>(8, row_end - o0)) * sizeof(float));
+    }
+    return;
+  }
+  const int64_t n_sub = n_in / F::kSub;
+  Panel16 pn;
+  pn.codes = aligned_buffer<int32_t, 0>(static_cast<size_t>(n_in / 2 * 16));
+  pn.d = aligned_buffer<float, 1>(static_cast<size_t>(n_sub * 16));
+  pn.m = aligned_buffer<float, 2>(static_cast<size_t>(n_in / kQK * 16));
+  // Token chunks whose int16 activations (2·n_in bytes a token) stay in L2 (~256 KiB) while
+  // every panel of the range runs over them; each panel is packed once per chunk.
+  const int64_t chunk = std::max<int64_t>(16, 262144 / (2 * n_in));
+  for (int64_t c0 = 0; c0 < n_tokens; c0 += chunk) {
+    const int64_t c1 = std::min(n_tokens, c0 + chunk);
+    for (int64_t o0 = row_begin; o0 < row_end; o0 += 16) {
+      const uint8_t* rows[16];
+      row_ptrs(o0, 16, rows);
+      pack_panel16<F>(rows, n_in, pn);
+      const int valid = static_cast<int>(std::min<int64_t>(16, row_end - o0));
+      if (vnni) {
+        constexpr int kT = 8;
+        for (int64_t t = c0; t < c1; t += kT) {
+          float* yt = y + t * y_stride + o0;
+          switch (std::min<int64_t>(kT, c1 - t)) {
+            case 1:
+              panel16_tokens_vnni<1, F>(pn, n_in, a, t, yt, y_stride, valid);
+              break;
+            case 2:
+              panel16_tokens_vnni<2, F>(pn, n_in, a, t, yt, y_stride, valid);
+              break;
+            case 3:
+              panel16_tokens_vnni<3, F>(pn, n_in, a, t, yt, y_stride, valid);
+              break;
+            case 4:
+              panel16_tokens_vnni<4, F>(pn, n_in, a, t, yt, y_stride, valid);
+              break;
+            case 5:
+              panel16_tokens_vnni<5, F>(pn, n_in, a, t, yt, y_stride, valid);
+              break;
+            case 6:
+              panel16_tokens_vnni<6, F>(pn, n_in, a, t, yt, y_stride, valid);
+              break;
+            case 7:
+              panel16_tokens_vnni<7, F>(pn, n_in, a, t, yt, y_stride, valid);
+              break;
+            default:
+              panel16_tokens_vnni<8, F>(pn, n_in, a, t, yt, y_stride, valid);
+              break;
+          }
+        }
+        continue;
+      }
+      constexpr int kT = 4;
+      for (int half = 0; half < 2 && 8 * half < valid; ++half) {
+        const int v8 = std::min(8, valid - 8 * half);
+        for (int64_t t = c0; t < c1; t += kT) {
+          float* yt = y + t * y_stride + o0 + 8 * half;
+          switch (std::min<int64_t>(kT, c1 - t)) {
+            case 1:
+              panel8_tokens<1, F>(pn, half, n_in, a, t, yt, y_stride, v8);
+              break;
+            case 2:
+              panel8_tokens<2, F>(pn, half, n_in, a, t, yt, y_stride, v8);
+              break;
+            case 3:
+              panel8_tokens<3, F>(pn, half, n_in, a, t, yt, y_stride, v8);
+              break;
+            default:
+              panel8_tokens<4, F>(pn, half, n_in, a, t, yt, y_stride, v8);
+              break;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool int16_vnni_enabled() { return g_vnni_allowed.load(std::memory_order_relaxed) && g_vnni; }
+
+void set_int16_vnni(bool on) { g_vnni_allowed.store(on, std::memory_order_relaxed); }
+
+void matmul_rows_int16_invariant(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                                 const float* x, int64_t n_tokens, float* y, int64_t y_stride,
+                                 int64_t row_begin, int64_t row_end) {
+  QuantizedActivations& a = thread_activations();
+  quantize_activations(x, n_tokens, n_in, a);
+  const bool vnni = int16_vnni_enabled();
+  auto run = [&](auto traits) {
+    using F = decltype(traits);
+    inv_rows<F>(W, w_row_bytes, n_in, a, n_tokens, y, y_stride, row_begin, row_end, vnni);
+  };
+  switch (type) {
+    case DType::Q4_0:
+      run(InvLegacy<Q4_0Codes>{});
+      break;
+    case DType::Q4_1:
+      run(InvLegacy<Q4_1Codes>{});
+      break;
+    case DType::Q5_0:
+      run(InvLegacy<Q5_0Codes>{});
+      break;
+    case DType::Q5_1:
+      run(InvLegacy<Q5_1Codes>{});
+      break;
+    case DType::Q8_0:
+      run(InvLegacy<Q8_0Codes>{});
+      break;
+    case DType::Q4_K:
+      run(InvK45<false>{});
+      break;
+    case DType::Q5_K:
+      run(InvK45<true>{});
+      break;
+    case DType::Q6_K:
+      run(InvQ6K{});
+      break;
+    default:
+      break;
+  }
+}
 
 bool int16_supports(DType type) {
   switch (type) {

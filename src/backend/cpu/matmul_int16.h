@@ -25,4 +25,16 @@ void matmul_rows_int16(DType type, const uint8_t* W, size_t w_row_bytes, int64_t
                        const float* x, int64_t n_tokens, float* y, int64_t y_stride,
                        int64_t row_begin, int64_t row_end);
 
+// The batch-invariant int16 kernels (see "Batch-invariant kernels" in matmul_int16.cpp): any
+// n_tokens, and every row's result is bit-identical whatever n_tokens, the row range or the
+// kernel variant (one token, AVX2 panels, AVX-512 VNNI panels).
+void matmul_rows_int16_invariant(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
+                                 const float* x, int64_t n_tokens, float* y, int64_t y_stride,
+                                 int64_t row_begin, int64_t row_end);
+
+// Whether the invariant multi-token kernels use AVX-512 VNNI (when the CPU has it). Tests turn
+// it off to cover the AVX2 variant; not meant to be toggled while kernels run.
+bool int16_vnni_enabled();
+void set_int16_vnni(bool on);
+
 }  // namespace tmill::cpu::detail

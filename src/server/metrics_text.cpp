@@ -1,0 +1,115 @@
+#include "server/metrics_text.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace tmill::server {
+namespace {
+
+// The shortest decimal that reads back as the same double (so bucket labels read "0.005", not
+// "0.0050000000000000001").
+std::string format_number(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v)) return "NaN";
+  char buf[40];
+  if (std::floor(v) == v && std::fabs(v) < 1e15) {  // counts: plain integers, never 1e+02
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+    return buf;
+  }
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+void header(std::string& out, const std::string& name, const char* type, const char* help) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+void scalar(std::string& out, const char* type, const char* name, double value, const char* help) {
+  const std::string full = std::string("tokenmill_") + name;
+  header(out, full, type, help);
+  out += full + " " + format_number(value) + "\n";
+}
+
+void histogram(std::string& out, const char* name, const engine::Histogram& h, const char* help) {
+  const std::string full = std::string("tokenmill_") + name;
+  header(out, full, "histogram", help);
+  for (size_t i = 0; i < h.bounds.size() && i < h.counts.size(); ++i)
+    out += full + "_bucket{le=\"" + format_number(h.bounds[i]) + "\"} " +
+           std::to_string(h.counts[i]) + "\n";
+  out += full + "_bucket{le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+  out += full + "_sum " + format_number(h.sum) + "\n";
+  out += full + "_count " + std::to_string(h.count) + "\n";
+}
+
+}  // namespace
+
+void HttpCounters::count_response(int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++responses_[status];
+}
+
+std::map<int, uint64_t> HttpCounters::responses() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return responses_;
+}
+
+std::string prometheus_text(const engine::MetricsSnapshot& m,
+                            const std::map<int, uint64_t>& http_responses) {
+  std::string out;
+  header(out, "tokenmill_requests_total", "counter",
+         "Generation requests by final status (ok, cancelled, error, rejected_*).");
+  // Statuses always present, so a dashboard sees zeros rather than missing series.
+  std::map<std::string, uint64_t> requests = m.requests;
+  for (const char* s :
+       {"ok", "cancelled", "error", "rejected_queue_full", "rejected_too_long", "rejected_invalid"})
+    requests.emplace(s, 0);
+  for (const auto& [status, count] : requests)
+    out += "tokenmill_requests_total{status=\"" + status + "\"} " + std::to_string(count) + "\n";
+
+  scalar(out, "counter", "prompt_tokens_total", static_cast<double>(m.prompt_tokens),
+         "Prompt tokens of finished requests.");
+  scalar(out, "counter", "prompt_tokens_cached_total", static_cast<double>(m.prompt_tokens_cached),
+         "Prompt tokens whose KV came from the prefix cache.");
+  scalar(out, "counter", "generation_tokens_total", static_cast<double>(m.generation_tokens),
+         "Generated tokens, all choices.");
+  scalar(out, "counter", "prefix_cache_hits_total", static_cast<double>(m.prefix_cache_hits),
+         "Prompt KV blocks found in the prefix cache at admission.");
+  scalar(out, "counter", "prefix_cache_misses_total", static_cast<double>(m.prefix_cache_misses),
+         "Full prompt KV blocks looked up in the prefix cache and not found.");
+  scalar(out, "counter", "preemptions_total", static_cast<double>(m.preemptions),
+         "Sequences preempted (KV freed, recomputed later) because blocks ran out.");
+  scalar(out, "counter", "engine_steps_total", static_cast<double>(m.steps),
+         "Engine steps (one batched forward pass each).");
+  scalar(out, "gauge", "queue_length", static_cast<double>(m.queue_length),
+         "Requests waiting for admission.");
+  scalar(out, "gauge", "running_sequences", static_cast<double>(m.running_sequences),
+         "Sequences admitted and not finished (including preempted ones).");
+  scalar(out, "gauge", "kv_blocks_total", static_cast<double>(m.kv_blocks_total),
+         "KV cache blocks in the pool.");
+  scalar(out, "gauge", "kv_blocks_used", static_cast<double>(m.kv_blocks_used),
+         "KV cache blocks referenced by a sequence.");
+  scalar(out, "gauge", "kv_blocks_free", static_cast<double>(m.kv_blocks_free),
+         "KV cache blocks not referenced by a sequence (cached ones included).");
+  scalar(out, "gauge", "kv_blocks_cached", static_cast<double>(m.kv_blocks_cached),
+         "Free KV cache blocks that still hold a reusable prefix.");
+  histogram(out, "time_to_first_token_seconds", m.ttft_seconds,
+            "Time from submission to the first generated token.");
+  histogram(out, "time_per_output_token_seconds", m.tpot_seconds,
+            "Per request: (e2e - ttft) / (completion tokens - 1).");
+  histogram(out, "e2e_request_latency_seconds", m.e2e_seconds,
+            "Time from submission to the request's end.");
+  histogram(out, "batch_tokens", m.batch_tokens, "Tokens per engine step.");
+  histogram(out, "batch_sequences", m.batch_sequences, "Sequences per engine step.");
+
+  header(out, "tokenmill_http_responses_total", "counter", "HTTP responses by status code.");
+  for (const auto& [code, count] : http_responses)
+    out += "tokenmill_http_responses_total{code=\"" + std::to_string(code) + "\"} " +
+           std::to_string(count) + "\n";
+  return out;
+}
+
+}  // namespace tmill::server
