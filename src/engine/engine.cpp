@@ -231,6 +231,9 @@ void Engine::Impl::run() {
           lock, [&] { return waker->flag || stop || !incoming.empty() || !scheduler->idle(); });
       waker->flag = false;
       arrived.swap(incoming);
+      // They leave `incoming` but are not admitted yet: keep them counted as queued until the
+      // scheduler's own count replaces this at the end of the iteration.
+      engine_waiting += arrived.size();
       cancel_everything = cancel_all;
     }
     for (auto& r : arrived) scheduler->admit_new(std::move(r));

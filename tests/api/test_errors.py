@@ -138,7 +138,8 @@ def test_queue_full_503_with_retry_after(start_server):
     c = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0, timeout=120)
     # one request running, then one queued (started in turn: two at once could race for the
     # queue's single place), then the client's request finds the queue full
-    long_body = dict(body, max_tokens=150)
+    # (long enough that the running one cannot finish, and free the queue, before the check)
+    long_body = dict(body, max_tokens=400)
     hold = [threading.Thread(target=helpers.post_json, args=(srv.url, "/v1/completions", long_body),
                              kwargs={"timeout": 120}) for _ in range(2)]
     hold[0].start()
