@@ -285,7 +285,8 @@ MetricsSnapshot Engine::metrics() const {
   }
   std::lock_guard lock(impl_->waker->mu);
   for (const auto& [status, count] : impl_->rejected) m.requests[status] += count;
-  m.queue_length += impl_->incoming.size();
+  // The queue as admission sees it (submit() compares this with --max-queue).
+  m.queue_length = impl_->incoming.size() + impl_->engine_waiting;
   return m;
 }
 

@@ -295,8 +295,15 @@ TEST_F(ServingEngine, QueueFullIsRejected) {
   GenerationRequest long_req = greedy("Count to one hundred:", 200);
   long_req.ignore_eos = true;
   auto running = submit(*engine, long_req);
-  std::this_thread::sleep_for(100ms);  // admitted: the queue is empty again
+  ASSERT_TRUE(running);
+  // Wait until it is admitted and the queue is empty again (slow under sanitizers).
+  for (int i = 0; i < 1000; ++i) {
+    const MetricsSnapshot m = engine->metrics();
+    if (m.running_sequences == 1 && m.queue_length == 0) break;
+    std::this_thread::sleep_for(10ms);
+  }
   auto queued = submit(*engine, long_req);
+  ASSERT_TRUE(queued);
   SubmitFailure failure;
   EXPECT_EQ(engine->submit(long_req, &failure), nullptr);
   EXPECT_EQ(failure.error, SubmitError::QueueFull);
