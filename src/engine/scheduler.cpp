@@ -478,7 +478,6 @@ size_t Scheduler::flush_events() {
 }
 
 void Scheduler::fill_gauges(MetricsSnapshot& m) const {
-  m.queue_length = waiting_.size();
   m.running_sequences = running_.size() + preempted_.size();
   m.kv_blocks_total = static_cast<uint64_t>(pool_.total());
   m.kv_blocks_used = static_cast<uint64_t>(pool_.used());

@@ -115,7 +115,8 @@ class Scheduler {
   // requests finished.
   size_t flush_events();
 
-  // Gauges and counters for /metrics, written into `m`.
+  // Gauges for /metrics (running sequences, KV blocks), written into `m`. The queue length is
+  // the engine's: it also counts requests not yet handed to the scheduler.
   void fill_gauges(MetricsSnapshot& m) const;
   MetricsSnapshot& counters() { return counters_; }
   std::string check_invariants() const { return pool_.check_invariants(); }

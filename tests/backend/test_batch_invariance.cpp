@@ -23,14 +23,7 @@ namespace {
 
 using backend::Tensor;
 using testing::all_format_names;
-
-std::vector<float> gaussian(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using testing::gaussian;
 
 // Sets the CPU kernel family for one test and restores the default afterwards.
 struct KernelMode {

@@ -19,16 +19,9 @@ namespace tmill::cpu {
 namespace {
 
 using testing::all_format_names;
+using testing::gaussian;
 
 DType type_of(const std::string& name) { return *dtype_from_name(name); }
-
-std::vector<float> gaussian(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
 
 // Restores SIMD (and the int16-activation decode kernels) after a test that turned it off.
 // batch_invariant = false selects the older token-count-dependent kernels.

@@ -7,12 +7,22 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "core/dtype.h"
 
 namespace tmill::testing {
+
+// Reproducible N(0, sigma²) inputs for the format and matmul tests.
+inline std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sigma);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
 
 struct QuantFixture {
   uint32_t kind = 0;  // 0: dequantize (bytes -> floats), 1: quantize (floats -> bytes)

@@ -19,6 +19,7 @@ namespace tmill::quant {
 namespace {
 
 using testing::all_format_names;
+using testing::gaussian;
 using testing::load_quant_fixture;
 using testing::QuantFixture;
 
@@ -35,14 +36,6 @@ int64_t ulp_distance(float a, float b) {
   };
   const int64_t d = ordered(a) - ordered(b);
   return d < 0 ? -d : d;
-}
-
-std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
 }
 
 TEST(Formats, SupportedSetAndBlockSizes) {
