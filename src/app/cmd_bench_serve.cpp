@@ -5,6 +5,7 @@
 // percentiles, throughput and goodput against SLOs. The same seed gives the same requests, so
 // two servers can be compared on identical load.
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "app/bench_serve/http_client.h"
@@ -73,6 +74,9 @@ Status run_bench_serve(RawArgs& a) {
   const Options& opts = a.opts;
   auto url = parse_url(opts.url);
   if (!url.ok()) return url.error();
+  url->api_key = opts.api_key;
+  if (url->api_key.empty())
+    if (const char* env = std::getenv("OPENAI_API_KEY")) url->api_key = env;
   std::string model = opts.model;
   if (model.empty()) {
     auto m = default_model(*url, opts.timeout_s);
@@ -133,6 +137,8 @@ void register_bench_serve(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<RawArgs>();
   Options& o = a->opts;
   cmd->add_option("--url", o.url, "server base URL, e.g. http://127.0.0.1:8080")->required();
+  cmd->add_option("--api-key", o.api_key,
+                  "sent as 'Authorization: Bearer KEY' (default: $OPENAI_API_KEY, if set)");
   cmd->add_option("--model", o.model, "model name to send (default: the first in /v1/models)");
   cmd->add_option("--api", a->api, "completions or chat")->capture_default_str();
   auto* conc = cmd->add_option("-c,--concurrency", o.concurrency,

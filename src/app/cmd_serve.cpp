@@ -10,6 +10,8 @@
 #include "app/commands.h"
 #include "app/model_source.h"
 #include "engine/engine.h"
+#include "platform/gatekeeper.h"
+#include "platform/price_sheet.h"
 #include "server/http_server.h"
 #include "server/prompt_builder.h"
 #include "server/service.h"
@@ -35,7 +37,15 @@ struct ServeArgs {
   std::string chat_template;
   int io_threads = 2;
   int shutdown_timeout_s = 10;
+  std::string data_dir;
+  std::string price_sheet;
+  bool no_metering = false;
+  bool allow_no_keys = false;
 };
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
 
 // "2GiB", "512MiB", "1.5G", "1000000" (bytes). Binary units, whether or not the 'i' is written.
 Expected<int64_t> parse_bytes(const std::string& text) {
@@ -79,6 +89,25 @@ Status serve(const ServeArgs& a) {
   eo.max_queue = a.max_queue;
   eo.prefix_cache = !a.no_prefix_cache;
 
+  // Metering and access: keys, quotas and the ledger live in --data-dir.
+  platform::GatekeeperOptions go;
+  go.data_dir = a.data_dir;
+  go.record_usage = !a.no_metering;
+  if (!a.price_sheet.empty()) {
+    TM_ASSIGN(go.prices, platform::load_price_sheet(a.price_sheet));
+  }
+  eo.hardware = {go.prices.hardware.usd_per_hour, go.prices.hardware.idle_watts,
+                 go.prices.hardware.busy_watts};
+  TM_ASSIGN(std::shared_ptr<platform::Gatekeeper> gatekeeper,
+            platform::Gatekeeper::open(std::move(go)));
+  const bool keys_required = gatekeeper->keys_required();
+  if (!keys_required && !is_loopback(a.host) && !a.allow_no_keys)
+    return fail("refusing to serve on ", a.host,
+                " without API keys: anyone who can reach it could use it. Create a key "
+                "(tokenmill keys create --data-dir ",
+                a.data_dir, " --tenant NAME), or pass --allow-no-keys");
+  eo.usage_observer = gatekeeper.get();
+
   TM_ASSIGN(LoadedModel lm, load_model(a.model, a.threads, a.step_tokens, a.kernels));
   model::Model& m = *lm.model;
   TM_ASSIGN(tok::Tokenizer tokenizer, tok::Tokenizer::from_gguf(m.file()));
@@ -113,7 +142,7 @@ Status serve(const ServeArgs& a) {
   limits.n_ctx = resolved.n_ctx;
   limits.kv_pool_tokens = int64_t{resolved.kv_blocks} * resolved.block_size;
   auto service = std::make_shared<server::Service>(
-      *engine, server::PromptBuilder(tokenizer, std::move(chat_template), limits), so);
+      *engine, server::PromptBuilder(tokenizer, std::move(chat_template), limits), so, gatekeeper);
   server::HttpServer http(service);
   TM_TRY(http.listen());
 
@@ -125,12 +154,16 @@ Status serve(const ServeArgs& a) {
       "tokenmill serve: model %s (id \"%s\", %s), %d threads, %s\n"
       "  context %d tokens, up to %d sequences, step budget %d tokens, queue %d, prefix cache "
       "%s\n"
-      "  KV cache: %d blocks x %d tokens = %lld tokens, %.1f MiB\n",
+      "  KV cache: %d blocks x %d tokens = %lld tokens, %.1f MiB\n"
+      "  access: %s; usage ledger: %s; price sheet: %s\n",
       lm.path.c_str(), so.model_id.c_str(), hp.arch.c_str(), lm.threads, template_note.c_str(),
       resolved.n_ctx, resolved.max_running, resolved.step_tokens, resolved.max_queue,
       resolved.prefix_cache ? "on" : "off", resolved.kv_blocks, resolved.block_size,
       static_cast<long long>(resolved.kv_blocks) * resolved.block_size,
-      static_cast<double>(kv_bytes) / (1024.0 * 1024.0));
+      static_cast<double>(kv_bytes) / (1024.0 * 1024.0),
+      keys_required ? "API keys required" : "open (no API keys in the data dir)",
+      a.no_metering ? "off" : (std::filesystem::path(a.data_dir) / "ledger.db").c_str(),
+      a.price_sheet.empty() ? "none (costs and energy are reported as 0)" : a.price_sheet.c_str());
   engine->start();
   std::printf("listening on http://%s:%u\n", a.host.c_str(), static_cast<unsigned>(http.port()));
   std::fflush(stdout);
@@ -182,6 +215,19 @@ void register_serve(CLI::App& app, int& exit_code) {
                   "Jinja chat template file (overrides the model's; needed for models without "
                   "one to serve /v1/chat/completions)");
   cmd->add_option("--io-threads", args->io_threads, "HTTP threads")->capture_default_str();
+  args->data_dir = default_data_dir();
+  cmd->add_option("--data-dir", args->data_dir,
+                  "API keys and the usage ledger (tokenmill keys / usage use the same); with "
+                  "keys in it every route but /health needs one")
+      ->capture_default_str();
+  cmd->add_option("--price-sheet", args->price_sheet,
+                  "JSON file: hardware $/hour and power model (cost and energy per request), "
+                  "list prices per model (charges, budgets); see docs/price-sheet.md");
+  cmd->add_flag("--no-metering", args->no_metering,
+                "do not record usage in the ledger (no /v1/usage; budgets count only this run)");
+  cmd->add_flag("--allow-no-keys", args->allow_no_keys,
+                "serve without API keys on a non-loopback address (anyone reaching it may use "
+                "it)");
   cmd->add_option("--shutdown-timeout", args->shutdown_timeout_s,
                   "seconds in-flight requests get to finish on SIGTERM before being cancelled")
       ->capture_default_str();

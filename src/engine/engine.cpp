@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include <time.h>
 
 #include "engine/scheduler.h"
 
@@ -31,6 +34,12 @@ struct Waker {
     cv.notify_all();
   }
 };
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 }  // namespace
 
@@ -58,9 +67,13 @@ struct Engine::Impl {
 
   std::thread thread;
   std::vector<float> logits;
+  StepCostModel step_cost;
 
   Impl(model::Model& m, tok::Tokenizer t, EngineOptions o)
-      : model(m), tokenizer(std::move(t)), options(o) {}
+      : model(m),
+        tokenizer(std::move(t)),
+        options(o),
+        step_cost(o.hardware, static_cast<int>(std::thread::hardware_concurrency())) {}
 
   void run();
   void step();
@@ -157,6 +170,9 @@ std::shared_ptr<RequestStream> Engine::submit(GenerationRequest request, SubmitF
     return reject(SubmitError::Invalid,
                   "n must be between 1 and " + std::to_string(e.options.max_running) +
                       " (the server's --parallel), got " + std::to_string(request.n),
+                  "rejected_invalid");
+  if (!(request.owner.weight > 0) || !std::isfinite(request.owner.weight))
+    return reject(SubmitError::Invalid, "the tenant's fair-share weight must be a positive number",
                   "rejected_invalid");
   if (request.logprobs > 20)
     return reject(SubmitError::Invalid, "at most 20 top logprobs can be returned",
@@ -261,13 +277,22 @@ void Engine::Impl::step() {
   const size_t n_vocab = static_cast<size_t>(model.hparams().n_vocab);
   const size_t need = static_cast<size_t>(plan.n_logits) * n_vocab;
   if (logits.size() < need) logits.resize(need);
+  const int64_t n_decode = Scheduler::decode_tokens(plan);
+  const int64_t n_prefill = static_cast<int64_t>(plan.batch.size()) - n_decode;
+  const auto wall_start = Clock::now();
+  const double cpu_start = process_cpu_seconds();
   Status s = model.forward(plan.batch, *kv, std::span<float>(logits.data(), need));
   if (!s.ok()) {
     std::fprintf(stderr, "engine: forward failed: %s\n", s.error().message.c_str());
     scheduler->fail_plan(plan, "inference failed: " + s.error().message);
     return;
   }
-  scheduler->commit(plan, std::span<float>(logits.data(), need));
+  // The forward pass is the step's cost (sampling and streaming are small next to it).
+  const double wall = std::chrono::duration<double>(Clock::now() - wall_start).count();
+  const double cpu = process_cpu_seconds() - cpu_start;
+  const StepShares shares = step_cost.attribute(wall, cpu, n_decode, n_prefill);
+  scheduler->counters().busy_seconds += wall;
+  scheduler->commit(plan, std::span<float>(logits.data(), need), shares);
 }
 
 void Engine::Impl::publish_metrics() {

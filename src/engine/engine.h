@@ -15,6 +15,8 @@
 #include "core/expected.h"
 #include "engine/metrics.h"
 #include "engine/request.h"
+#include "engine/step_cost.h"
+#include "engine/usage_observer.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -30,6 +32,9 @@ struct EngineOptions {
   int32_t block_size = 16;   // tokens per KV block
   int32_t max_queue = 256;   // waiting requests beyond this are rejected (QueueFull)
   bool prefix_cache = true;  // reuse KV blocks of identical prompt prefixes
+  HardwareRates hardware;    // prices each step's cost and energy (zeros: costs are 0)
+  // Told about every finished request (metering); must outlive the engine. May be null.
+  UsageObserver* usage_observer = nullptr;
 };
 
 enum class SubmitError {

@@ -29,6 +29,15 @@ struct Histogram {
   }
 };
 
+// Per tenant ("" is the default tenant), over finished requests.
+struct TenantUsage {
+  uint64_t requests = 0;
+  uint64_t prompt_tokens = 0;
+  uint64_t completion_tokens = 0;
+  double cost_usd = 0;
+  double energy_j = 0;
+};
+
 struct MetricsSnapshot {
   // Requests by final status: "ok" (stop/length), "cancelled", "error", "rejected_queue_full",
   // "rejected_too_long", "rejected_invalid".
@@ -51,6 +60,10 @@ struct MetricsSnapshot {
   uint64_t prefix_cache_misses = 0;  // full prompt blocks looked up and not found
   uint64_t preemptions = 0;
   uint64_t steps = 0;
+  double busy_seconds = 0;  // wall time spent in steps
+  double cost_usd = 0;      // attributed to requests (all steps)
+  double energy_j = 0;
+  std::map<std::string, TenantUsage> tenants;
 };
 
 }  // namespace tmill::engine

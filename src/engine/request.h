@@ -17,6 +17,19 @@
 
 namespace tmill::engine {
 
+// Who a request is for. The engine shares its steps fairly across tenants by weight, salts the
+// prefix cache per tenant (tenants never share cached blocks), and hands the owner back with the
+// request's measured usage when it finishes (UsageObserver); the other fields pass through.
+struct RequestOwner {
+  std::string tenant;           // "": the default tenant (server without API keys)
+  double weight = 1.0;          // fair-share weight, > 0
+  std::string key_id;           // API key id; "" without keys
+  std::string model;            // the model id the client asked for
+  std::string request_id;       // the response id the client sees
+  int32_t part = 0;             // prompt index within that HTTP request
+  uint64_t reservation_id = 0;  // budget reservation to settle; 0: none
+};
+
 struct GenerationRequest {
   std::vector<int32_t> prompt;  // token ids, non-empty, every id < n_vocab
   int32_t max_tokens = 16;  // tokens to generate per choice; 0 is allowed (echo/prompt logprobs)
@@ -31,7 +44,7 @@ struct GenerationRequest {
   // Logprobs for prompt tokens 1..n-1 as well (completions' echo + logprobs). Such a request
   // computes its whole prompt (no prefix-cache reuse), since cached positions have no logits.
   bool prompt_logprobs = false;
-  std::string tenant;  // salts the prefix cache, so tenants never share cached blocks
+  RequestOwner owner;
 };
 
 enum class FinishReason { None, Stop, Length, Cancelled, Error };
@@ -68,6 +81,9 @@ struct StreamEvent {
   int64_t prompt_tokens = 0;
   int64_t cached_prompt_tokens = 0;  // prompt tokens whose KV came from the prefix cache
   int64_t completion_tokens = 0;     // over all choices
+  double cost_usd = 0;               // Done: hardware cost of the engine steps spent on it
+  double energy_j = 0;               // Done: energy of those steps
+  uint64_t usage_ticket = 0;         // Done/Failed: UsageObserver's ticket (0: none)
   std::string message;               // Failed: why
 };
 

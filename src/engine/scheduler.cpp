@@ -44,7 +44,7 @@ void Scheduler::admit_new(std::unique_ptr<ActiveRequest> request) {
   ActiveRequest& r = *request;
   r.order = next_order_++;
   r.n_prompt = static_cast<int32_t>(r.request.prompt.size());
-  r.salt = prefix_salt(r.request.tenant);
+  r.salt = prefix_salt(r.request.owner.tenant);
   for (int32_t i = 0; i < r.request.n; ++i) {
     SamplingParams params = r.request.sampling;
     params.seed += static_cast<uint64_t>(i);
@@ -58,8 +58,47 @@ void Scheduler::admit_new(std::unique_ptr<ActiveRequest> request) {
     s->waiting_fork = i > 0;
     r.seqs.push_back(std::move(s));
   }
+  tenant_arrives(r);
   waiting_.push_back(&r);
   requests_.push_back(std::move(request));
+}
+
+// --- fair share --------------------------------------------------------------------------
+
+// A tenant that was idle starts at the least virtual time of the busy ones, so it cannot bank
+// credit while away (and cannot be starved for having been busy long ago). When nothing at all
+// is live the slate is wiped, which also bounds the map to the tenants of one busy period.
+void Scheduler::tenant_arrives(const ActiveRequest& r) {
+  bool any_live = false;
+  double floor = 0;
+  for (const auto& [name, share] : tenants_) {
+    if (share.live_requests == 0) continue;
+    floor = any_live ? std::min(floor, share.virtual_time) : share.virtual_time;
+    any_live = true;
+  }
+  if (!any_live) tenants_.clear();
+  TenantShare& t = tenants_[r.request.owner.tenant];
+  if (t.live_requests == 0) t.virtual_time = std::max(t.virtual_time, floor);
+  ++t.live_requests;
+}
+
+void Scheduler::tenant_leaves(const ActiveRequest& r) {
+  auto it = tenants_.find(r.request.owner.tenant);
+  if (it != tenants_.end() && it->second.live_requests > 0) --it->second.live_requests;
+}
+
+// The waiting request of the tenant with the least virtual time; the oldest among equals.
+ActiveRequest* Scheduler::next_waiting() {
+  ActiveRequest* best = nullptr;
+  double best_time = 0;
+  for (ActiveRequest* r : waiting_) {
+    const double t = virtual_time(r->request.owner.tenant);
+    if (!best || t < best_time || (t == best_time && r->order < best->order)) {
+      best = r;
+      best_time = t;
+    }
+  }
+  return best;
 }
 
 // --- admission ---------------------------------------------------------------------------
@@ -98,6 +137,7 @@ bool Scheduler::start_sequence(Sequence& s, bool allow_cache_lookup) {
   counters_.prefix_cache_misses += static_cast<uint64_t>(n_lookup - n_hits);
   if (s.index == 0 && r.seqs[0]->generated == 0 && !r.admitted)
     r.cached_prompt_tokens = static_cast<int64_t>(n_hits) * bs;
+  if (s.index == 0) r.prompt_done = std::max(r.prompt_done, std::min(s.n_computed, r.n_prompt));
   kv_.assign(s.kv_id, s.blocks);
   return true;
 }
@@ -107,6 +147,7 @@ bool Scheduler::try_admit(ActiveRequest& r) {
   const bool lookup = !r.request.prompt_logprobs;
   if (!start_sequence(*r.seqs[0], lookup)) return false;
   r.admitted = true;
+  r.admitted_at = Clock::now();
   for (auto& s : r.seqs) running_.push_back(s.get());
   return true;
 }
@@ -125,13 +166,14 @@ void Scheduler::admit() {
     std::sort(running_.begin(), running_.end(), before);
     return;
   }
+  // The next request by fair share; if it does not fit, nothing else jumps ahead of it (a
+  // large request must not starve behind a stream of small ones).
   while (!waiting_.empty()) {
-    ActiveRequest& r = *waiting_.front();
+    ActiveRequest& r = *next_waiting();
     const size_t n = r.seqs.size();
-    if (!running_.empty() && running_.size() + n > static_cast<size_t>(options_.max_running))
-      return;
+    if (!running_.empty() && running_.size() + n > static_cast<size_t>(options_.max_running)) break;
     if (!try_admit(r)) break;
-    waiting_.pop_front();
+    std::erase(waiting_, &r);
   }
   // preempt_one() takes the newest from the back.
   std::sort(running_.begin(), running_.end(), before);
@@ -235,9 +277,17 @@ StepPlan Scheduler::plan_step() {
     }
     if (runnable) add(*s, 1);
   }
-  // Then prefill chunks, oldest first, as far as budget and free blocks allow (no preemption
-  // for prefill: a prompt waits rather than evicting a decoding stream).
-  for (Sequence* s : running_) {
+  // Then prefill chunks by fair share (the tenant furthest behind first, oldest first within a
+  // tenant), as far as budget and free blocks allow (no preemption for prefill: a prompt waits
+  // rather than evicting a decoding stream).
+  std::vector<Sequence*> prefills;
+  for (Sequence* s : running_)
+    if (!s->waiting_fork && s->pending() > 1) prefills.push_back(s);
+  std::stable_sort(prefills.begin(), prefills.end(), [&](const Sequence* a, const Sequence* b) {
+    return virtual_time(a->request->request.owner.tenant) <
+           virtual_time(b->request->request.owner.tenant);
+  });
+  for (Sequence* s : prefills) {
     if (budget <= 0) break;
     if (s->waiting_fork || s->pending() <= 1) continue;
     int32_t n = std::min(s->pending(), budget);
@@ -254,8 +304,41 @@ StepPlan Scheduler::plan_step() {
 
 // --- commit ------------------------------------------------------------------------------
 
-void Scheduler::commit(const StepPlan& plan, std::span<float> logits) {
+namespace {
+
+// A decode token: the one new token of a sequence that is generating.
+bool is_decode(const PlannedSeq& ps) {
+  const Sequence& s = *ps.seq;
+  return ps.n_tokens == 1 && s.generated > 0 &&
+         s.n_computed + 1 == static_cast<int32_t>(s.tokens.size());
+}
+
+}  // namespace
+
+int64_t Scheduler::decode_tokens(const StepPlan& plan) {
+  int64_t n = 0;
+  for (const PlannedSeq& ps : plan.seqs) n += is_decode(ps) ? 1 : 0;
+  return n;
+}
+
+void Scheduler::commit(const StepPlan& plan, std::span<float> logits, const StepShares& shares) {
   ++counters_.steps;
+  counters_.cost_usd += shares.step_usd;
+  counters_.energy_j += shares.step_joules;
+  // Cost and fair-share time are charged before anything finishes, so a request's last step
+  // counts too.
+  for (const PlannedSeq& ps : plan.seqs) {
+    ActiveRequest& r = *ps.seq->request;
+    const double n = static_cast<double>(ps.n_tokens);
+    if (is_decode(ps)) {
+      r.cost_usd += shares.usd_per_decode_token;
+      r.energy_j += shares.joules_per_decode_token;
+    } else {
+      r.cost_usd += shares.usd_per_prefill_token * n;
+      r.energy_j += shares.joules_per_prefill_token * n;
+    }
+    virtual_time(r.request.owner.tenant) += n / r.request.owner.weight;
+  }
   counters_.batch_tokens.observe(static_cast<double>(plan.batch.size()));
   counters_.batch_sequences.observe(static_cast<double>(plan.seqs.size()));
   const size_t V = static_cast<size_t>(n_vocab_);
@@ -277,6 +360,7 @@ void Scheduler::commit(const StepPlan& plan, std::span<float> logits) {
       }
     }
     s.n_computed += ps.n_tokens;
+    if (s.index == 0) r.prompt_done = std::max(r.prompt_done, std::min(s.n_computed, r.n_prompt));
     publish_full_blocks(s);
     if (s.n_computed != static_cast<int32_t>(s.tokens.size())) continue;
 
@@ -397,19 +481,54 @@ void Scheduler::finish(Sequence& s, FinishReason reason) {
   erase_value(running_, &s);
   erase_value(preempted_, &s);
   ++r.finished_choices;
-  if (r.finished_choices == static_cast<int32_t>(r.seqs.size())) {
-    StreamEvent done;
-    done.kind = StreamEvent::Kind::Done;
-    done.prompt_tokens = r.n_prompt;
-    done.cached_prompt_tokens = r.cached_prompt_tokens;
-    done.completion_tokens = r.completion_tokens;
-    r.outbox.push_back(std::move(done));
-    observe_finished(r, reason);
-  }
+  if (reason == FinishReason::Cancelled) r.cancelled = true;
+  if (r.finished_choices == static_cast<int32_t>(r.seqs.size()))
+    observe_finished(r, r.cancelled ? FinishReason::Cancelled : reason);
 }
 
-void Scheduler::observe_finished(const ActiveRequest& r, FinishReason reason) {
+// A request that ran to the end used its whole prompt; one cancelled or failed early used only
+// the prompt positions the engine computed (or took from the cache) before that: none at all
+// if it was never admitted. Its client never sees this usage (it went away, or gets an error).
+int64_t Scheduler::billed_prompt_tokens(const ActiveRequest& r, FinishReason reason) {
+  if (reason != FinishReason::Cancelled && reason != FinishReason::Error) return r.n_prompt;
+  return r.prompt_done;
+}
+
+// Metering: the observer records the request before its Done event can reach the client.
+uint64_t Scheduler::report_usage(const ActiveRequest& r, FinishReason reason,
+                                 Clock::time_point now) {
+  auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  TenantUsage& t = counters_.tenants[r.request.owner.tenant];
+  ++t.requests;
+  t.prompt_tokens += static_cast<uint64_t>(billed_prompt_tokens(r, reason));
+  t.completion_tokens += static_cast<uint64_t>(r.completion_tokens);
+  t.cost_usd += r.cost_usd;
+  t.energy_j += r.energy_j;
+  if (!options_.usage_observer) return 0;
+  FinishedRequest f{r.request.owner};
+  f.prompt_tokens = billed_prompt_tokens(r, reason);
+  f.cached_prompt_tokens = r.cached_prompt_tokens;
+  f.completion_tokens = r.completion_tokens;
+  f.cost_usd = r.cost_usd;
+  f.energy_j = r.energy_j;
+  f.queue_ms = r.admitted ? ms(r.admitted_at - r.arrival) : 0;
+  f.ttft_ms = r.has_first_token ? ms(r.first_token - r.arrival) : 0;
+  f.e2e_ms = ms(now - r.arrival);
+  f.finish_reason = reason;
+  return options_.usage_observer->on_request_finished(f);
+}
+
+void Scheduler::observe_finished(ActiveRequest& r, FinishReason reason) {
   const auto now = Clock::now();
+  StreamEvent done;
+  done.kind = StreamEvent::Kind::Done;
+  done.prompt_tokens = billed_prompt_tokens(r, reason);
+  done.cached_prompt_tokens = r.cached_prompt_tokens;
+  done.completion_tokens = r.completion_tokens;
+  done.cost_usd = r.cost_usd;
+  done.energy_j = r.energy_j;
+  done.usage_ticket = report_usage(r, reason, now);
+  r.outbox.push_back(std::move(done));
   auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   ++counters_.requests[reason == FinishReason::Cancelled ? "cancelled"
                        : reason == FinishReason::Error   ? "error"
@@ -456,6 +575,7 @@ void Scheduler::fail_plan(const StepPlan& plan, const std::string& message) {
     StreamEvent e;
     e.kind = StreamEvent::Kind::Failed;
     e.message = message;
+    e.usage_ticket = report_usage(r, FinishReason::Error, Clock::now());
     r.outbox.push_back(std::move(e));
     ++counters_.requests["error"];
   }
@@ -472,6 +592,7 @@ size_t Scheduler::flush_events() {
   std::erase_if(requests_, [&](const std::unique_ptr<ActiveRequest>& r) {
     const bool done = r->finished_choices == static_cast<int32_t>(r->seqs.size());
     finished += done ? 1 : 0;
+    if (done) tenant_leaves(*r);
     return done;
   });
   return finished;

@@ -15,8 +15,10 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/block_pool.h"
@@ -68,13 +70,18 @@ struct ActiveRequest {
   std::shared_ptr<RequestStream> stream;
   Clock::time_point arrival;
   Clock::time_point first_token;
+  Clock::time_point admitted_at;
   bool has_first_token = false;
   int64_t order = 0;
   uint64_t salt = 0;  // prefix-cache salt of the tenant
   bool admitted = false;
   int32_t n_prompt = 0;
+  int32_t prompt_done = 0;  // prompt positions computed or taken from the cache (choice 0)
   int64_t cached_prompt_tokens = 0;
   int64_t completion_tokens = 0;
+  double cost_usd = 0;  // shares of the steps it took part in
+  double energy_j = 0;
+  bool cancelled = false;  // a choice ended by cancellation
   int32_t finished_choices = 0;
   bool prompt_logprobs_sent = false;
   std::vector<TokenLogprob> prompt_logprobs;  // for prompt tokens 1..n_prompt-1, in order
@@ -107,8 +114,12 @@ class Scheduler {
   // Cancels requests whose client asked; with `all`, every request (shutdown).
   void process_cancellations(bool all);
   StepPlan schedule();
-  // `logits`: plan.n_logits rows of n_vocab floats (used as scratch).
-  void commit(const StepPlan& plan, std::span<float> logits);
+  // `logits`: plan.n_logits rows of n_vocab floats (used as scratch). `shares`: what each of
+  // the step's decode and prefill tokens cost.
+  void commit(const StepPlan& plan, std::span<float> logits, const StepShares& shares);
+  // Tokens of the plan that are decode tokens (one new token of a generating sequence); the
+  // rest are prefill (prompt chunks and recompute after preemption).
+  static int64_t decode_tokens(const StepPlan& plan);
   // The step failed: every request in the plan fails with `message`.
   void fail_plan(const StepPlan& plan, const std::string& message);
   // Pushes each request's outbox to its stream and forgets finished requests; returns how many
@@ -134,7 +145,15 @@ class Scheduler {
   void sample_next(Sequence& s, std::span<float> row);
   void emit_text(Sequence& s, int32_t token, const TokenLogprob* lp);
   void finish(Sequence& s, FinishReason reason);
-  void observe_finished(const ActiveRequest& r, FinishReason reason);
+  void observe_finished(ActiveRequest& r, FinishReason reason);
+  uint64_t report_usage(const ActiveRequest& r, FinishReason reason, Clock::time_point now);
+  static int64_t billed_prompt_tokens(const ActiveRequest& r, FinishReason reason);
+  // Weighted fair share: a tenant's virtual time is the tokens processed for it divided by its
+  // weight; admission and prefill go to the tenant furthest behind, FIFO within a tenant.
+  double& virtual_time(const std::string& tenant) { return tenants_[tenant].virtual_time; }
+  void tenant_arrives(const ActiveRequest& r);
+  void tenant_leaves(const ActiveRequest& r);
+  ActiveRequest* next_waiting();
 
   EngineOptions options_;
   tok::Tokenizer tokenizer_;
@@ -151,6 +170,11 @@ class Scheduler {
   std::vector<Sequence*> preempted_;  // lost their blocks; re-admitted before new requests
   std::vector<float> row_copy_;       // raw logits row kept for logprobs
   MetricsSnapshot counters_;
+  struct TenantShare {
+    double virtual_time = 0;
+    int64_t live_requests = 0;
+  };
+  std::map<std::string, TenantShare> tenants_;
 };
 
 }  // namespace tmill::engine

@@ -20,6 +20,7 @@ struct ApiError {
   std::string code;                        // "" is written as null
   std::optional<int> retry_after_seconds;  // sets Retry-After (503)
   std::string allow;                       // sets Allow (405)
+  bool should_not_retry = false;           // sets x-should-retry: false (exhausted budget)
 };
 
 // 400 invalid_request_error naming the offending field.

@@ -1,7 +1,9 @@
 #include "server/generation.h"
 
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <memory>
 #include <random>
@@ -144,6 +146,35 @@ class SseWriter {
   bool chunked_;
 };
 
+// The final byte of a response waits until its usage is in the ledger, so a client that got
+// its answer is always billed, even if the server dies right after (kill -9). Group commit makes
+// this a few milliseconds; a ledger that cannot write for kRecordDeadline no longer holds back
+// answers (it reports its failure on stderr and keeps retrying).
+constexpr std::chrono::seconds kRecordDeadline{30};
+
+asio::awaitable<void> wait_recorded(Service& service, const ResponseBuilder& builder,
+                                    Wakeup& wakeup) {
+  AccessControl* access = service.access();
+  if (!access) co_return;
+  const std::vector<uint64_t> tickets = builder.usage_tickets();
+  if (tickets.empty()) co_return;
+  auto pending = std::make_shared<std::atomic<size_t>>(tickets.size());
+  auto notify = wakeup.notifier();
+  for (uint64_t ticket : tickets)
+    access->when_recorded(ticket, [pending, notify] {
+      if (pending->fetch_sub(1) == 1) notify();
+    });
+  const auto deadline = std::chrono::steady_clock::now() + kRecordDeadline;
+  while (pending->load() > 0 && std::chrono::steady_clock::now() < deadline)
+    co_await wakeup.wait(kMaxWait);
+}
+
+std::string format_amount(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
 asio::awaitable<bool> collect_response(Service& service, beast::tcp_stream& stream,
                                        const Streams& streams, ResponseBuilder& builder,
                                        Wakeup& wakeup, const PeerWatch& watch, unsigned version,
@@ -154,9 +185,12 @@ asio::awaitable<bool> collect_response(Service& service, beast::tcp_stream& stre
     if (watch.gone) co_return false;  // CancelOnExit frees the engine's work
     co_await wakeup.wait(kMaxWait);
   }
+  co_await wait_recorded(service, builder, wakeup);
   if (builder.failure())
     co_return co_await write_error(service, stream, version, keep_alive, *builder.failure());
-  co_return co_await write_json(service, stream, version, keep_alive, builder.response());
+  const ExtraHeaders headers = {{"x-tokenmill-cost-usd", format_amount(builder.cost_usd())},
+                                {"x-tokenmill-energy-j", format_amount(builder.energy_j())}};
+  co_return co_await write_json(service, stream, version, keep_alive, builder.response(), headers);
 }
 
 asio::awaitable<bool> stream_response(Service& service, beast::tcp_stream& stream,
@@ -173,6 +207,7 @@ asio::awaitable<bool> stream_response(Service& service, beast::tcp_stream& strea
     std::string out;
     for (const nlohmann::json& chunk : drain(streams, builder)) out += sse_event(chunk);
     const bool failed = builder.failure().has_value();
+    if (failed || builder.finished()) co_await wait_recorded(service, builder, wakeup);
     if (failed) {
       // Mid-stream the status line is already out: the error travels as an event, as
       // OpenAI-compatible servers do, and the stream still ends with [DONE].
@@ -195,7 +230,8 @@ asio::awaitable<bool> stream_response(Service& service, beast::tcp_stream& strea
 
 asio::awaitable<bool> handle_generation(Service& service, beast::tcp_stream& stream,
                                         beast::flat_buffer& buffer, const Request& request,
-                                        Endpoint endpoint, bool keep_alive) {
+                                        Endpoint endpoint, const Principal& principal,
+                                        bool keep_alive) {
   const unsigned version = request.version();
   auto parsed = parse_openai_request(endpoint, request.body(), service.limits());
   if (!parsed.ok())
@@ -208,6 +244,7 @@ asio::awaitable<bool> handle_generation(Service& service, beast::tcp_stream& str
   ResponseContext ctx;
   ctx.endpoint = endpoint;
   ctx.id = make_response_id(endpoint);
+  const std::string response_id = ctx.id;
   ctx.created = static_cast<int64_t>(std::time(nullptr));
   ctx.model = service.options().model_id;
   ctx.n = req.n;
@@ -218,6 +255,33 @@ asio::awaitable<bool> handle_generation(Service& service, beast::tcp_stream& str
   for (const auto& g : prepared->requests) ctx.prompt_tokens.push_back(g.prompt);
   ResponseBuilder builder(std::move(ctx), service.prompts().tokenizer());
 
+  // Quotas and budget before any work: refusals cost the engine nothing.
+  Admission admission;
+  const int32_t parts = static_cast<int32_t>(prepared->requests.size());
+  if (AccessControl* access = service.access()) {
+    AdmissionRequest what;
+    what.model = service.options().model_id;
+    what.parts = parts;
+    for (const engine::GenerationRequest& g : prepared->requests) {
+      what.prompt_tokens += static_cast<int64_t>(g.prompt.size());
+      what.max_completion_tokens += int64_t{g.max_tokens} * g.n;
+    }
+    auto admitted = access->admit(principal, what);
+    if (!admitted.ok())
+      co_return co_await write_error(service, stream, version, keep_alive, admitted.error());
+    admission = admitted.value();
+  }
+  for (int32_t part = 0; part < parts; ++part) {
+    engine::RequestOwner& owner = prepared->requests[static_cast<size_t>(part)].owner;
+    owner.tenant = principal.tenant;
+    owner.weight = principal.weight;
+    owner.key_id = principal.key_id;
+    owner.model = service.options().model_id;
+    owner.request_id = response_id;
+    owner.part = part;
+    owner.reservation_id = admission.reservation_id;
+  }
+
   InFlight in_flight(service.in_flight);
   auto wakeup = std::make_shared<Wakeup>(stream.get_executor());
   Streams streams;
@@ -225,9 +289,12 @@ asio::awaitable<bool> handle_generation(Service& service, beast::tcp_stream& str
   for (engine::GenerationRequest& g : prepared->requests) {
     engine::SubmitFailure failure;
     auto s = service.engine().submit(std::move(g), &failure);
-    if (!s)  // earlier prompts of the same request are cancelled by cancel_on_exit
+    if (!s) {  // earlier prompts of the same request are cancelled by cancel_on_exit
+      if (AccessControl* access = service.access())
+        access->withdraw(admission, parts - static_cast<int32_t>(streams.size()));
       co_return co_await write_error(service, stream, version, keep_alive,
                                      submit_error(failure, endpoint));
+    }
     s->set_notify(wakeup->notifier());
     streams.push_back(std::move(s));
   }

@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include "server/access.h"
 #include "server/http_io.h"
 #include "server/openai_request.h"
 
@@ -18,6 +19,7 @@ class Service;
 // Bytes the client sent meanwhile (a pipelined request) are appended to `buffer`.
 asio::awaitable<bool> handle_generation(Service& service, beast::tcp_stream& stream,
                                         beast::flat_buffer& buffer, const Request& request,
-                                        Endpoint endpoint, bool keep_alive);
+                                        Endpoint endpoint, const Principal& principal,
+                                        bool keep_alive);
 
 }  // namespace tmill::server

@@ -9,13 +9,16 @@ namespace tmill::server {
 
 asio::awaitable<bool> write_response(Service& service, beast::tcp_stream& stream, unsigned version,
                                      bool keep_alive, http::status status, std::string content_type,
-                                     std::string body, const ApiError* error) {
+                                     std::string body, const ApiError* error,
+                                     const ExtraHeaders& headers) {
   http::response<http::string_body> res{status, version};
   res.set(http::field::server, "tokenmill");
   res.set(http::field::content_type, content_type);
   if (error != nullptr && error->retry_after_seconds)
     res.set(http::field::retry_after, std::to_string(*error->retry_after_seconds));
   if (error != nullptr && !error->allow.empty()) res.set(http::field::allow, error->allow);
+  if (error != nullptr && error->should_not_retry) res.set("x-should-retry", "false");
+  for (const auto& [name, value] : headers) res.set(name, value);
   res.keep_alive(keep_alive);
   res.body() = std::move(body);
   res.prepare_payload();
@@ -35,9 +38,10 @@ asio::awaitable<bool> write_error(Service& service, beast::tcp_stream& stream, u
 }
 
 asio::awaitable<bool> write_json(Service& service, beast::tcp_stream& stream, unsigned version,
-                                 bool keep_alive, const nlohmann::json& body) {
+                                 bool keep_alive, const nlohmann::json& body,
+                                 const ExtraHeaders& headers) {
   co_return co_await write_response(service, stream, version, keep_alive, http::status::ok,
-                                    "application/json", dump_json(body));
+                                    "application/json", dump_json(body), nullptr, headers);
 }
 
 }  // namespace tmill::server

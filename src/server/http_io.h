@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -23,6 +25,7 @@ namespace http = beast::http;
 inline constexpr auto kAwaitTuple = asio::as_tuple(asio::use_awaitable);
 
 using Request = http::request<http::string_body>;
+using ExtraHeaders = std::vector<std::pair<std::string, std::string>>;
 
 class Service;
 
@@ -30,12 +33,14 @@ class Service;
 // write failed (the connection is unusable).
 asio::awaitable<bool> write_response(Service& service, beast::tcp_stream& stream, unsigned version,
                                      bool keep_alive, http::status status, std::string content_type,
-                                     std::string body, const ApiError* error = nullptr);
+                                     std::string body, const ApiError* error = nullptr,
+                                     const ExtraHeaders& headers = {});
 
 asio::awaitable<bool> write_error(Service& service, beast::tcp_stream& stream, unsigned version,
                                   bool keep_alive, const ApiError& error);
 
 asio::awaitable<bool> write_json(Service& service, beast::tcp_stream& stream, unsigned version,
-                                 bool keep_alive, const nlohmann::json& body);
+                                 bool keep_alive, const nlohmann::json& body,
+                                 const ExtraHeaders& headers = {});
 
 }  // namespace tmill::server

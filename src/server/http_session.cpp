@@ -55,10 +55,33 @@ std::optional<ApiError> read_error(const boost::system::error_code& ec, const Se
   return std::nullopt;
 }
 
+ApiError forbidden(std::string message) {
+  ApiError e;
+  e.status = 403;
+  e.type = "permission_error";
+  e.message = std::move(message);
+  e.code = "forbidden";
+  return e;
+}
+
 // GET endpoints and the routing errors; generations go to handle_generation.
 asio::awaitable<bool> dispatch(Service& service, beast::tcp_stream& stream,
                                beast::flat_buffer& buffer, const Request& req, bool keep_alive) {
   const unsigned version = req.version();
+  const std::string_view target(req.target().data(), req.target().size());
+  // Everything but the liveness probe needs a caller: authentication comes before routing, so
+  // an unauthenticated client learns nothing (not even which paths exist) and no path spelling
+  // reaches a handler without a key. Paths are matched exactly, never normalised.
+  Principal principal;
+  principal.tenant = "default";
+  principal.admin = true;  // an open server has one user
+  if (AccessControl* access = service.access(); access && target != "/health") {
+    const auto auth = req[http::field::authorization];
+    auto who = access->authenticate(std::string_view(auth.data(), auth.size()));
+    if (!who.ok())
+      co_return co_await write_error(service, stream, version, keep_alive, who.error());
+    principal = std::move(who).value();
+  }
   auto route =
       route_request(std::string_view(req.method_string().data(), req.method_string().size()),
                     std::string_view(req.target().data(), req.target().size()));
@@ -66,11 +89,24 @@ asio::awaitable<bool> dispatch(Service& service, beast::tcp_stream& stream,
     co_return co_await write_error(service, stream, version, keep_alive, route.error());
   switch (route->kind) {
     case RouteKind::ChatCompletions:
-      co_return co_await handle_generation(service, stream, buffer, req, Endpoint::Chat,
+      co_return co_await handle_generation(service, stream, buffer, req, Endpoint::Chat, principal,
                                            keep_alive);
     case RouteKind::Completions:
       co_return co_await handle_generation(service, stream, buffer, req, Endpoint::Completions,
-                                           keep_alive);
+                                           principal, keep_alive);
+    case RouteKind::Usage: {
+      AccessControl* access = service.access();
+      if (!access) {
+        const ApiError e = not_found("usage is not recorded by this server (no ledger)");
+        co_return co_await write_error(service, stream, version, keep_alive, e);
+      }
+      const size_t q = target.find('?');
+      auto usage =
+          access->usage(principal, q == std::string_view::npos ? "" : target.substr(q + 1));
+      if (!usage.ok())
+        co_return co_await write_error(service, stream, version, keep_alive, usage.error());
+      co_return co_await write_json(service, stream, version, keep_alive, usage.value());
+    }
     case RouteKind::Models:
       co_return co_await write_json(service, stream, version, keep_alive, service.models_json());
     case RouteKind::Model: {
@@ -92,6 +128,11 @@ asio::awaitable<bool> dispatch(Service& service, beast::tcp_stream& stream,
       co_return co_await write_json(service, stream, version, keep_alive, ok);
     }
     case RouteKind::Metrics:
+      // Per-tenant usage is in there: with API keys only an admin key may read it.
+      if (!principal.admin) {
+        const ApiError e = forbidden("/metrics needs an admin key");
+        co_return co_await write_error(service, stream, version, keep_alive, e);
+      }
       co_return co_await write_response(service, stream, version, keep_alive, http::status::ok,
                                         "text/plain; version=0.0.4; charset=utf-8",
                                         service.metrics_text());

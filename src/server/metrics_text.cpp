@@ -45,6 +45,49 @@ void histogram(std::string& out, const char* name, const engine::Histogram& h, c
   out += full + "_count " + std::to_string(h.count) + "\n";
 }
 
+// Tenant names are restricted to [A-Za-z0-9._-] by the key store, but escape anyway: a label
+// value must never break the exposition format.
+std::string label_value(const std::string& tenant) {
+  if (tenant.empty()) return "default";
+  std::string out;
+  for (char c : tenant) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void tenant_counters(std::string& out, const std::map<std::string, engine::TenantUsage>& tenants) {
+  struct Series {
+    const char* name;
+    const char* help;
+    double (*value)(const engine::TenantUsage&);
+  };
+  static constexpr Series kSeries[] = {
+      {"tenant_requests_total", "Finished requests per tenant.",
+       [](const engine::TenantUsage& t) { return static_cast<double>(t.requests); }},
+      {"tenant_prompt_tokens_total", "Prompt tokens of finished requests per tenant.",
+       [](const engine::TenantUsage& t) { return static_cast<double>(t.prompt_tokens); }},
+      {"tenant_generation_tokens_total", "Generated tokens of finished requests per tenant.",
+       [](const engine::TenantUsage& t) { return static_cast<double>(t.completion_tokens); }},
+      {"tenant_cost_usd_total", "Hardware cost attributed to the tenant's finished requests.",
+       [](const engine::TenantUsage& t) { return t.cost_usd; }},
+      {"tenant_energy_joules_total", "Energy attributed to the tenant's finished requests.",
+       [](const engine::TenantUsage& t) { return t.energy_j; }},
+  };
+  for (const Series& series : kSeries) {
+    const std::string full = std::string("tokenmill_") + series.name;
+    header(out, full, "counter", series.help);
+    for (const auto& [tenant, usage] : tenants)
+      out += full + "{tenant=\"" + label_value(tenant) + "\"} " +
+             format_number(series.value(usage)) + "\n";
+  }
+}
+
 }  // namespace
 
 void HttpCounters::count_response(int status) {
@@ -104,6 +147,14 @@ std::string prometheus_text(const engine::MetricsSnapshot& m,
             "Time from submission to the request's end.");
   histogram(out, "batch_tokens", m.batch_tokens, "Tokens per engine step.");
   histogram(out, "batch_sequences", m.batch_sequences, "Sequences per engine step.");
+
+  scalar(out, "counter", "engine_busy_seconds_total", m.busy_seconds,
+         "Wall time the engine spent in forward passes.");
+  scalar(out, "counter", "cost_usd_total", m.cost_usd,
+         "Hardware cost of the engine's steps at the price sheet's hourly rate.");
+  scalar(out, "counter", "energy_joules_total", m.energy_j,
+         "Energy of the engine's steps under the price sheet's power model.");
+  tenant_counters(out, m.tenants);
 
   header(out, "tokenmill_http_responses_total", "counter", "HTTP responses by status code.");
   for (const auto& [code, count] : http_responses)

@@ -179,9 +179,13 @@ std::vector<json> ResponseBuilder::on_event(size_t prompt, const engine::StreamE
       ps.prompt_tokens = event.prompt_tokens;
       ps.cached_tokens = event.cached_prompt_tokens;
       ps.completion_tokens = event.completion_tokens;
+      ps.cost_usd = event.cost_usd;
+      ps.energy_j = event.energy_j;
+      ps.usage_ticket = event.usage_ticket;
       return chunks;
     case Kind::Failed:
       ps.done = true;
+      ps.usage_ticket = event.usage_ticket;
       if (!failure_) failure_ = server_error(500, "generation failed: " + event.message);
       return chunks;
     case Kind::Delta:
@@ -253,10 +257,31 @@ json ResponseBuilder::usage() const {
           {"prompt_tokens_details", {{"cached_tokens", cached}}}};
 }
 
+double ResponseBuilder::cost_usd() const {
+  double sum = 0;
+  for (const PromptState& p : prompts_) sum += p.cost_usd;
+  return sum;
+}
+
+double ResponseBuilder::energy_j() const {
+  double sum = 0;
+  for (const PromptState& p : prompts_) sum += p.energy_j;
+  return sum;
+}
+
+std::vector<uint64_t> ResponseBuilder::usage_tickets() const {
+  std::vector<uint64_t> tickets;
+  for (const PromptState& p : prompts_)
+    if (p.usage_ticket != 0) tickets.push_back(p.usage_ticket);
+  return tickets;
+}
+
 json ResponseBuilder::usage_chunk() const {
   json chunk = chunk_base();
   chunk["choices"] = json::array();
   chunk["usage"] = usage();
+  chunk["usage"]["cost_usd"] = cost_usd();
+  chunk["usage"]["energy_j"] = energy_j();
   return chunk;
 }
 

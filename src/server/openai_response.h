@@ -50,9 +50,16 @@ class ResponseBuilder {
   // complete. Set once; the first cause wins.
   const std::optional<ApiError>& failure() const { return failure_; }
 
-  nlohmann::json response() const;     // the non-streaming body
-  nlohmann::json usage_chunk() const;  // streaming: choices [] and the usage
+  nlohmann::json response() const;  // the non-streaming body
+  // Streaming: choices [] and the usage, which then also carries "cost_usd" and "energy_j"
+  // (what the response headers x-tokenmill-cost-usd / -energy-j carry for non-streamed ones).
+  nlohmann::json usage_chunk() const;
   nlohmann::json usage() const;
+  double cost_usd() const;  // summed over prompts, once finished
+  double energy_j() const;
+  // Metering tickets of the prompts that have ended (0s omitted): the response's final byte
+  // waits until the ledger holds them.
+  std::vector<uint64_t> usage_tickets() const;
 
  private:
   struct Choice {
@@ -68,6 +75,9 @@ class ResponseBuilder {
     int64_t prompt_tokens = 0;
     int64_t cached_tokens = 0;
     int64_t completion_tokens = 0;
+    double cost_usd = 0;
+    double energy_j = 0;
+    uint64_t usage_ticket = 0;
   };
 
   nlohmann::json chunk_base() const;

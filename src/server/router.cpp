@@ -11,12 +11,13 @@ struct Entry {
   RouteKind kind;
 };
 
-constexpr std::array<Entry, 6> kRoutes = {{
+constexpr std::array<Entry, 7> kRoutes = {{
     {"/v1/chat/completions", "POST", RouteKind::ChatCompletions},
     {"/v1/completions", "POST", RouteKind::Completions},
     {"/v1/models", "GET", RouteKind::Models},
     {"/health", "GET", RouteKind::Health},
     {"/metrics", "GET", RouteKind::Metrics},
+    {"/v1/usage", "GET", RouteKind::Usage},
     {"/v1/models/", "GET", RouteKind::Model},  // prefix: /v1/models/{id}
 }};
 

@@ -8,7 +8,7 @@
 
 namespace tmill::server {
 
-enum class RouteKind { ChatCompletions, Completions, Models, Model, Health, Metrics };
+enum class RouteKind { ChatCompletions, Completions, Models, Model, Health, Metrics, Usage };
 
 struct Route {
   RouteKind kind = RouteKind::Health;

@@ -5,10 +5,12 @@
 
 namespace tmill::server {
 
-Service::Service(engine::Engine& engine, PromptBuilder prompts, ServerOptions options)
+Service::Service(engine::Engine& engine, PromptBuilder prompts, ServerOptions options,
+                 std::shared_ptr<AccessControl> access)
     : engine_(engine),
       prompts_(std::move(prompts)),
       options_(std::move(options)),
+      access_(std::move(access)),
       started_unix_(static_cast<int64_t>(std::time(nullptr))) {
   limits_.model_names = options_.model_names;
   if (limits_.model_names.empty()) limits_.model_names.push_back(options_.model_id);
@@ -28,7 +30,9 @@ nlohmann::json Service::models_json() const {
 }
 
 std::string Service::metrics_text() const {
-  return prometheus_text(engine_.metrics(), counters_.responses());
+  std::string text = prometheus_text(engine_.metrics(), counters_.responses());
+  if (access_) text += access_->metrics_text();
+  return text;
 }
 
 }  // namespace tmill::server

@@ -5,12 +5,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "server/access.h"
 #include "server/metrics_text.h"
 #include "server/openai_request.h"
 #include "server/prompt_builder.h"
@@ -31,13 +33,17 @@ struct ServerOptions {
 
 class Service {
  public:
-  Service(engine::Engine& engine, PromptBuilder prompts, ServerOptions options);
+  // `access`: authentication, quotas and metering; null serves everyone as the default tenant
+  // (and /v1/usage is 404).
+  Service(engine::Engine& engine, PromptBuilder prompts, ServerOptions options,
+          std::shared_ptr<AccessControl> access = nullptr);
 
   engine::Engine& engine() { return engine_; }
   const PromptBuilder& prompts() const { return prompts_; }
   const ServerOptions& options() const { return options_; }
   const ValidationLimits& limits() const { return limits_; }
   HttpCounters& counters() { return counters_; }
+  AccessControl* access() { return access_.get(); }
   int64_t started_unix() const { return started_unix_; }
 
   nlohmann::json models_json() const;
@@ -55,6 +61,7 @@ class Service {
   ServerOptions options_;
   ValidationLimits limits_;
   HttpCounters counters_;
+  std::shared_ptr<AccessControl> access_;
   int64_t started_unix_;
 };
 

@@ -14,6 +14,7 @@ Environment:
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -36,12 +37,17 @@ def pytest_configure(config):
 class Server:
     """A running `tokenmill serve`; its output is kept for failure messages."""
 
-    def __init__(self, extra_args, name):
+    def __init__(self, extra_args, name, port=None):
         self.name = name
-        self.port = helpers.free_port()
+        self.port = port or helpers.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [BIN, "serve", "-m", MODEL, "--host", "127.0.0.1", "--port", str(self.port)]
         self.args += list(extra_args)
+        # Keys and the usage ledger: a fresh data dir per server unless the test gives one, so
+        # no test sees another's keys (or the user's ~/.local/share/tokenmill).
+        if "--data-dir" not in self.args:
+            self._data_dir = tempfile.TemporaryDirectory(prefix=f"tokenmill-{name}-")
+            self.args += ["--data-dir", self._data_dir.name]
         self.lines = []
         self._listening = threading.Event()
         self.proc = subprocess.Popen(
@@ -76,6 +82,15 @@ class Server:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL (crash tests); the session's clean-shutdown check skips this server."""
+        self.killed = True
+        self.proc.kill()
+        self.proc.wait()
+        self._reader.join(timeout=5)
+
+    killed = False
 
     def stop(self, timeout=20):
         """SIGTERM, then wait; returns the exit code (a kill after the timeout gives None)."""
@@ -115,14 +130,16 @@ def start_server():
         pytest.fail(f"{BIN} is not an executable; build it first or set TOKENMILL_BIN")
     started = []
 
-    def start(*extra_args, name="server"):
-        s = Server(extra_args, name)
+    def start(*extra_args, name="server", port=None):
+        s = Server(extra_args, name, port)
         started.append(s)
         return s
 
     yield start
     bad = []
     for s in started:
+        if s.killed:
+            continue
         rc = s.stop()
         if rc != 0:
             bad.append(f"{s.name}: exit {rc} after SIGTERM\n{s.log()}")

@@ -14,6 +14,7 @@
 #include "backend/device.h"
 #include "common/test_support.h"
 #include "engine/engine.h"
+#include "engine/smollm2_fixture.h"
 
 namespace tmill::engine {
 namespace {
@@ -65,33 +66,8 @@ Result collect(RequestStream& stream, int32_t n) {
   return r;
 }
 
-class ServingEngine : public ::testing::Test {
+class ServingEngine : public testing::SmolLM2Suite {
  protected:
-  static void SetUpTestSuite() {
-    const std::string path = tmill::testing::models_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf";
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return;
-    backend::DeviceOptions opts;
-    opts.n_threads = 2;
-    device_ = std::move(backend::create_device("cpu", opts).value()).release();
-    auto file = gguf::File::open(path);
-    model_ = std::move(model::Model::load(std::move(file).value(), *device_).value()).release();
-    tokenizer_ = new tok::Tokenizer(tok::Tokenizer::from_gguf(model_->file()).value());
-  }
-  static void TearDownTestSuite() {
-    delete tokenizer_;
-    delete model_;
-    delete device_;
-    tokenizer_ = nullptr;
-    model_ = nullptr;
-    device_ = nullptr;
-  }
-  void SetUp() override {
-    if (model_ == nullptr) {
-      if (tmill::testing::models_required()) FAIL() << "SmolLM2 model not found";
-      GTEST_SKIP() << "SmolLM2 model not found (run scripts/fetch-models)";
-    }
-  }
   std::unique_ptr<Engine> make_engine(EngineOptions o = {}) {
     if (o.n_ctx == 4096) o.n_ctx = 2048;
     auto engine = Engine::create(*model_, *tokenizer_, o);
@@ -121,15 +97,7 @@ class ServingEngine : public ::testing::Test {
     EXPECT_EQ(m.kv_blocks_used, 0u);
     EXPECT_EQ(m.kv_blocks_free + m.kv_blocks_used, m.kv_blocks_total);
   }
-
-  static backend::Device* device_;
-  static model::Model* model_;
-  static tok::Tokenizer* tokenizer_;
 };
-
-backend::Device* ServingEngine::device_ = nullptr;
-model::Model* ServingEngine::model_ = nullptr;
-tok::Tokenizer* ServingEngine::tokenizer_ = nullptr;
 
 std::vector<std::string> prompts(int n) {
   const char* topics[] = {"the sea",   "a red fox",     "prime numbers", "Paris",

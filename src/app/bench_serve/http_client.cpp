@@ -84,6 +84,7 @@ struct HttpClient::Impl {
     http::request<http::string_body> req{verb, url.base_path + path, 11};
     req.set(http::field::host, url.host + ":" + url.port);
     req.set(http::field::user_agent, "tokenmill-bench-serve");
+    if (!url.api_key.empty()) req.set(http::field::authorization, "Bearer " + url.api_key);
     req.keep_alive(true);
     return req;
   }

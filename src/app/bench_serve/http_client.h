@@ -17,6 +17,7 @@ struct Url {
   std::string host;
   std::string port;
   std::string base_path;  // without a trailing '/'; "" for the server root
+  std::string api_key;    // sent as "Authorization: Bearer KEY" when not empty
 };
 
 // "http://host[:port][/path]". A trailing "/v1" is dropped: endpoints are appended as /v1/...

@@ -29,7 +29,8 @@ enum class Api { Completions, Chat };
 
 struct Options {
   std::string url;
-  std::string model;  // empty: the first model GET /v1/models lists
+  std::string api_key;  // --api-key, else $OPENAI_API_KEY
+  std::string model;    // empty: the first model GET /v1/models lists
   Api api = Api::Completions;
   int32_t concurrency = 1;  // closed loop: this many requests in flight at all times
   double rate = 0;          // > 0: open loop, Poisson arrivals at this many requests/s
