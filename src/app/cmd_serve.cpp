@@ -11,6 +11,7 @@
 #include "app/model_source.h"
 #include "engine/engine.h"
 #include "platform/gatekeeper.h"
+#include "platform/ledger.h"
 #include "platform/price_sheet.h"
 #include "server/http_server.h"
 #include "server/prompt_builder.h"
@@ -162,7 +163,7 @@ Status serve(const ServeArgs& a) {
       static_cast<long long>(resolved.kv_blocks) * resolved.block_size,
       static_cast<double>(kv_bytes) / (1024.0 * 1024.0),
       keys_required ? "API keys required" : "open (no API keys in the data dir)",
-      a.no_metering ? "off" : (std::filesystem::path(a.data_dir) / "ledger.db").c_str(),
+      a.no_metering ? "off" : platform::ledger_file(a.data_dir).c_str(),
       a.price_sheet.empty() ? "none (costs and energy are reported as 0)" : a.price_sheet.c_str());
   engine->start();
   std::printf("listening on http://%s:%u\n", a.host.c_str(), static_cast<unsigned>(http.port()));

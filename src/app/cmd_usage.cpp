@@ -12,6 +12,7 @@
 #include "app/text_table.h"
 #include "platform/ledger.h"
 #include "platform/usage_query.h"
+#include "platform/usage_request.h"
 
 namespace tmill::app {
 namespace {
@@ -83,16 +84,7 @@ void add_to(platform::UsageRow& total, const platform::UsageRow& row) {
 }
 
 nlohmann::json row_json(const platform::UsageRow& row) {
-  nlohmann::json j;
-  if (row.model) j["model"] = *row.model;
-  if (row.tenant) j["tenant"] = *row.tenant;
-  j["requests"] = row.requests;
-  j["prompt_tokens"] = row.prompt_tokens;
-  j["cached_prompt_tokens"] = row.cached_prompt_tokens;
-  j["completion_tokens"] = row.completion_tokens;
-  j["cost_usd"] = row.cost_usd;
-  j["charge_usd"] = row.charge_usd;
-  j["energy_j"] = row.energy_j;
+  nlohmann::json j = platform::usage_row_json(row);
   j["usd_per_million_tokens"] = usd_per_million_tokens(row);
   j["joules_per_token"] = joules_per_token(row);
   return j;

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <limits>
 
+#include "server/metrics_text.h"
+
 namespace tmill::platform {
 namespace {
 
@@ -55,21 +57,6 @@ std::string format_usd(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.6f", v);
   return buf;
-}
-
-const char* finish_text(engine::FinishReason r) {
-  switch (r) {
-    case engine::FinishReason::Stop:
-      return "stop";
-    case engine::FinishReason::Length:
-      return "length";
-    case engine::FinishReason::Cancelled:
-      return "cancelled";
-    case engine::FinishReason::Error:
-    case engine::FinishReason::None:
-      break;
-  }
-  return "error";
 }
 
 }  // namespace
@@ -170,13 +157,8 @@ server::ApiResult<server::Admission> Gatekeeper::admit(const server::Principal& 
   }
   if (!limits.models.empty() &&
       std::find(limits.models.begin(), limits.models.end(), what.model) == limits.models.end()) {
-    ApiError e;
-    e.status = 403;
-    e.type = "permission_error";
-    e.code = "model_not_allowed";
-    e.param = "model";
-    e.message = "this API key may not use the model '" + what.model + "'";
-    return e;
+    return server::forbidden("this API key may not use the model '" + what.model + "'",
+                             "model_not_allowed", "model");
   }
   const int64_t tokens = what.prompt_tokens + what.max_completion_tokens;
   const RateLimits rates{limits.rpm, limits.tpm};
@@ -278,7 +260,7 @@ uint64_t Gatekeeper::on_request_finished(const engine::FinishedRequest& r) {
     row.queue_ms = r.queue_ms;
     row.ttft_ms = r.ttft_ms;
     row.e2e_ms = r.e2e_ms;
-    row.finish_reason = finish_text(r.finish_reason);
+    row.finish_reason = engine::to_string(r.finish_reason);
     row.finished_unix_ms = unix_now_ms();
     ticket = ledger_->append(std::move(row));
   }
@@ -305,13 +287,8 @@ server::ApiResult<nlohmann::json> Gatekeeper::usage(const server::Principal& who
   if (!q.ok()) return q.error();
   if (!who.admin) {
     if (q.value().tenant && *q.value().tenant != who.tenant) {
-      ApiError e;
-      e.status = 403;
-      e.type = "permission_error";
-      e.code = "forbidden";
-      e.param = "tenant";
-      e.message = "this API key may read only its own tenant's usage";
-      return e;
+      return server::forbidden("this API key may read only its own tenant's usage", "forbidden",
+                               "tenant");
     }
     q.value().tenant = who.tenant;
   }
@@ -322,26 +299,23 @@ server::ApiResult<nlohmann::json> Gatekeeper::usage(const server::Principal& who
 
 std::string Gatekeeper::metrics_text() {
   std::string out;
-  auto counter = [&](const char* name, const char* help, uint64_t value) {
-    out += std::string("# HELP tokenmill_") + name + " " + help + "\n# TYPE tokenmill_" + name +
-           " counter\ntokenmill_" + name + " " + std::to_string(value) + "\n";
-  };
-  counter("rejected_unauthenticated_total", "Requests refused for a missing or bad API key.",
-          rejected_auth_.load());
-  counter("rejected_rate_limited_total", "Requests refused by a key's rate limits.",
-          rejected_rate_.load());
-  counter("rejected_budget_total", "Requests refused because a key's budget was exhausted.",
-          rejected_budget_.load());
-  out +=
-      "# HELP tokenmill_budget_reservations Budget reservations of requests still running.\n"
-      "# TYPE tokenmill_budget_reservations gauge\ntokenmill_budget_reservations " +
-      std::to_string(budgets_.outstanding_reservations()) + "\n";
-  if (ledger_) {
-    out +=
-        "# HELP tokenmill_ledger_healthy 1 while usage-ledger commits succeed.\n"
-        "# TYPE tokenmill_ledger_healthy gauge\ntokenmill_ledger_healthy " +
-        std::string(ledger_->last_error().ok() ? "1" : "0") + "\n";
-  }
+  auto value = [](uint64_t v) { return static_cast<double>(v); };
+  server::append_prometheus_scalar(out, "counter", "rejected_unauthenticated_total",
+                                   value(rejected_auth_.load()),
+                                   "Requests refused for a missing or bad API key.");
+  server::append_prometheus_scalar(out, "counter", "rejected_rate_limited_total",
+                                   value(rejected_rate_.load()),
+                                   "Requests refused by a key's rate limits.");
+  server::append_prometheus_scalar(out, "counter", "rejected_budget_total",
+                                   value(rejected_budget_.load()),
+                                   "Requests refused because a key's budget was exhausted.");
+  server::append_prometheus_scalar(out, "gauge", "budget_reservations",
+                                   value(budgets_.outstanding_reservations()),
+                                   "Budget reservations of requests still running.");
+  if (ledger_)
+    server::append_prometheus_scalar(out, "gauge", "ledger_healthy",
+                                     ledger_->last_error().ok() ? 1 : 0,
+                                     "1 while usage-ledger commits succeed.");
   return out;
 }
 

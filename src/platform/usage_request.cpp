@@ -122,23 +122,25 @@ server::ApiResult<UsageQuery> parse_usage_query(std::string_view query) {
   return q;
 }
 
+nlohmann::json usage_row_json(const UsageRow& r) {
+  nlohmann::json row = nlohmann::json::object();
+  if (r.tenant) row["tenant"] = *r.tenant;
+  if (r.key_id) row["key_id"] = *r.key_id;
+  if (r.model) row["model"] = *r.model;
+  if (r.day) row["day"] = *r.day;
+  row["requests"] = r.requests;
+  row["prompt_tokens"] = r.prompt_tokens;
+  row["cached_prompt_tokens"] = r.cached_prompt_tokens;
+  row["completion_tokens"] = r.completion_tokens;
+  row["cost_usd"] = r.cost_usd;
+  row["charge_usd"] = r.charge_usd;
+  row["energy_j"] = r.energy_j;
+  return row;
+}
+
 nlohmann::json usage_json(const std::vector<UsageRow>& rows) {
   nlohmann::json data = nlohmann::json::array();
-  for (const UsageRow& r : rows) {
-    nlohmann::json row = nlohmann::json::object();
-    if (r.tenant) row["tenant"] = *r.tenant;
-    if (r.key_id) row["key_id"] = *r.key_id;
-    if (r.model) row["model"] = *r.model;
-    if (r.day) row["day"] = *r.day;
-    row["requests"] = r.requests;
-    row["prompt_tokens"] = r.prompt_tokens;
-    row["cached_prompt_tokens"] = r.cached_prompt_tokens;
-    row["completion_tokens"] = r.completion_tokens;
-    row["cost_usd"] = r.cost_usd;
-    row["charge_usd"] = r.charge_usd;
-    row["energy_j"] = r.energy_j;
-    data.push_back(std::move(row));
-  }
+  for (const UsageRow& r : rows) data.push_back(usage_row_json(r));
   return {{"object", "list"}, {"data", std::move(data)}};
 }
 

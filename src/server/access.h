@@ -25,7 +25,6 @@ struct Principal {
 struct AdmissionRequest {
   std::string model;                  // the served model's id
   int64_t prompt_tokens = 0;          // over all prompts of the request
-  int64_t cached_prompt_tokens = 0;   // unknown at admission: 0 (the estimate is an upper bound)
   int64_t max_completion_tokens = 0;  // max_tokens x n x prompts
   int32_t parts = 1;                  // engine requests it becomes (one per prompt)
 };

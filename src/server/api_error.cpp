@@ -27,6 +27,16 @@ ApiError server_error(int status, std::string message, std::string code) {
   return e;
 }
 
+ApiError forbidden(std::string message, std::string code, std::string param) {
+  ApiError e;
+  e.status = 403;
+  e.type = "permission_error";
+  e.message = std::move(message);
+  e.code = std::move(code);
+  e.param = std::move(param);
+  return e;
+}
+
 nlohmann::json error_json(const ApiError& error) {
   nlohmann::json body;
   body["message"] = error.message;

@@ -27,6 +27,8 @@ struct ApiError {
 ApiError invalid_request(std::string message, std::string param = "", std::string code = "");
 ApiError not_found(std::string message, std::string code = "not_found");
 ApiError server_error(int status, std::string message, std::string code = "");
+// 403 permission_error: the caller is known but may not do this.
+ApiError forbidden(std::string message, std::string code = "forbidden", std::string param = "");
 
 nlohmann::json error_json(const ApiError& error);
 

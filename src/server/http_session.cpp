@@ -55,15 +55,6 @@ std::optional<ApiError> read_error(const boost::system::error_code& ec, const Se
   return std::nullopt;
 }
 
-ApiError forbidden(std::string message) {
-  ApiError e;
-  e.status = 403;
-  e.type = "permission_error";
-  e.message = std::move(message);
-  e.code = "forbidden";
-  return e;
-}
-
 // GET endpoints and the routing errors; generations go to handle_generation.
 asio::awaitable<bool> dispatch(Service& service, beast::tcp_stream& stream,
                                beast::flat_buffer& buffer, const Request& req, bool keep_alive) {

@@ -28,12 +28,6 @@ void header(std::string& out, const std::string& name, const char* type, const c
   out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
 
-void scalar(std::string& out, const char* type, const char* name, double value, const char* help) {
-  const std::string full = std::string("tokenmill_") + name;
-  header(out, full, type, help);
-  out += full + " " + format_number(value) + "\n";
-}
-
 void histogram(std::string& out, const char* name, const engine::Histogram& h, const char* help) {
   const std::string full = std::string("tokenmill_") + name;
   header(out, full, "histogram", help);
@@ -90,6 +84,13 @@ void tenant_counters(std::string& out, const std::map<std::string, engine::Tenan
 
 }  // namespace
 
+void append_prometheus_scalar(std::string& out, const char* type, const char* name, double value,
+                              const char* help) {
+  const std::string full = std::string("tokenmill_") + name;
+  header(out, full, type, help);
+  out += full + " " + format_number(value) + "\n";
+}
+
 void HttpCounters::count_response(int status) {
   std::lock_guard<std::mutex> lock(mu_);
   ++responses_[status];
@@ -113,32 +114,40 @@ std::string prometheus_text(const engine::MetricsSnapshot& m,
   for (const auto& [status, count] : requests)
     out += "tokenmill_requests_total{status=\"" + status + "\"} " + std::to_string(count) + "\n";
 
-  scalar(out, "counter", "prompt_tokens_total", static_cast<double>(m.prompt_tokens),
-         "Prompt tokens of finished requests.");
-  scalar(out, "counter", "prompt_tokens_cached_total", static_cast<double>(m.prompt_tokens_cached),
-         "Prompt tokens whose KV came from the prefix cache.");
-  scalar(out, "counter", "generation_tokens_total", static_cast<double>(m.generation_tokens),
-         "Generated tokens, all choices.");
-  scalar(out, "counter", "prefix_cache_hits_total", static_cast<double>(m.prefix_cache_hits),
-         "Prompt KV blocks found in the prefix cache at admission.");
-  scalar(out, "counter", "prefix_cache_misses_total", static_cast<double>(m.prefix_cache_misses),
-         "Full prompt KV blocks looked up in the prefix cache and not found.");
-  scalar(out, "counter", "preemptions_total", static_cast<double>(m.preemptions),
-         "Sequences preempted (KV freed, recomputed later) because blocks ran out.");
-  scalar(out, "counter", "engine_steps_total", static_cast<double>(m.steps),
-         "Engine steps (one batched forward pass each).");
-  scalar(out, "gauge", "queue_length", static_cast<double>(m.queue_length),
-         "Requests waiting for admission.");
-  scalar(out, "gauge", "running_sequences", static_cast<double>(m.running_sequences),
-         "Sequences admitted and not finished (including preempted ones).");
-  scalar(out, "gauge", "kv_blocks_total", static_cast<double>(m.kv_blocks_total),
-         "KV cache blocks in the pool.");
-  scalar(out, "gauge", "kv_blocks_used", static_cast<double>(m.kv_blocks_used),
-         "KV cache blocks referenced by a sequence.");
-  scalar(out, "gauge", "kv_blocks_free", static_cast<double>(m.kv_blocks_free),
-         "KV cache blocks not referenced by a sequence (cached ones included).");
-  scalar(out, "gauge", "kv_blocks_cached", static_cast<double>(m.kv_blocks_cached),
-         "Free KV cache blocks that still hold a reusable prefix.");
+  append_prometheus_scalar(out, "counter", "prompt_tokens_total",
+                           static_cast<double>(m.prompt_tokens),
+                           "Prompt tokens of finished requests.");
+  append_prometheus_scalar(out, "counter", "prompt_tokens_cached_total",
+                           static_cast<double>(m.prompt_tokens_cached),
+                           "Prompt tokens whose KV came from the prefix cache.");
+  append_prometheus_scalar(out, "counter", "generation_tokens_total",
+                           static_cast<double>(m.generation_tokens),
+                           "Generated tokens, all choices.");
+  append_prometheus_scalar(out, "counter", "prefix_cache_hits_total",
+                           static_cast<double>(m.prefix_cache_hits),
+                           "Prompt KV blocks found in the prefix cache at admission.");
+  append_prometheus_scalar(out, "counter", "prefix_cache_misses_total",
+                           static_cast<double>(m.prefix_cache_misses),
+                           "Full prompt KV blocks looked up in the prefix cache and not found.");
+  append_prometheus_scalar(
+      out, "counter", "preemptions_total", static_cast<double>(m.preemptions),
+      "Sequences preempted (KV freed, recomputed later) because blocks ran out.");
+  append_prometheus_scalar(out, "counter", "engine_steps_total", static_cast<double>(m.steps),
+                           "Engine steps (one batched forward pass each).");
+  append_prometheus_scalar(out, "gauge", "queue_length", static_cast<double>(m.queue_length),
+                           "Requests waiting for admission.");
+  append_prometheus_scalar(out, "gauge", "running_sequences",
+                           static_cast<double>(m.running_sequences),
+                           "Sequences admitted and not finished (including preempted ones).");
+  append_prometheus_scalar(out, "gauge", "kv_blocks_total", static_cast<double>(m.kv_blocks_total),
+                           "KV cache blocks in the pool.");
+  append_prometheus_scalar(out, "gauge", "kv_blocks_used", static_cast<double>(m.kv_blocks_used),
+                           "KV cache blocks referenced by a sequence.");
+  append_prometheus_scalar(out, "gauge", "kv_blocks_free", static_cast<double>(m.kv_blocks_free),
+                           "KV cache blocks not referenced by a sequence (cached ones included).");
+  append_prometheus_scalar(out, "gauge", "kv_blocks_cached",
+                           static_cast<double>(m.kv_blocks_cached),
+                           "Free KV cache blocks that still hold a reusable prefix.");
   histogram(out, "time_to_first_token_seconds", m.ttft_seconds,
             "Time from submission to the first generated token.");
   histogram(out, "time_per_output_token_seconds", m.tpot_seconds,
@@ -148,12 +157,12 @@ std::string prometheus_text(const engine::MetricsSnapshot& m,
   histogram(out, "batch_tokens", m.batch_tokens, "Tokens per engine step.");
   histogram(out, "batch_sequences", m.batch_sequences, "Sequences per engine step.");
 
-  scalar(out, "counter", "engine_busy_seconds_total", m.busy_seconds,
-         "Wall time the engine spent in forward passes.");
-  scalar(out, "counter", "cost_usd_total", m.cost_usd,
-         "Hardware cost of the engine's steps at the price sheet's hourly rate.");
-  scalar(out, "counter", "energy_joules_total", m.energy_j,
-         "Energy of the engine's steps under the price sheet's power model.");
+  append_prometheus_scalar(out, "counter", "engine_busy_seconds_total", m.busy_seconds,
+                           "Wall time the engine spent in forward passes.");
+  append_prometheus_scalar(out, "counter", "cost_usd_total", m.cost_usd,
+                           "Hardware cost of the engine's steps at the price sheet's hourly rate.");
+  append_prometheus_scalar(out, "counter", "energy_joules_total", m.energy_j,
+                           "Energy of the engine's steps under the price sheet's power model.");
   tenant_counters(out, m.tenants);
 
   header(out, "tokenmill_http_responses_total", "counter", "HTTP responses by status code.");

@@ -22,6 +22,11 @@ class HttpCounters {
   std::map<int, uint64_t> responses_;
 };
 
+// Appends one series "tokenmill_<name> <value>" with its HELP and TYPE lines (for metrics that
+// other layers add to /metrics, such as AccessControl::metrics_text).
+void append_prometheus_scalar(std::string& out, const char* type, const char* name, double value,
+                              const char* help);
+
 std::string prometheus_text(const engine::MetricsSnapshot& engine,
                             const std::map<int, uint64_t>& http_responses);
 

@@ -404,26 +404,10 @@ TM_AVX2 void fused_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_
 
 // dst[c * 16 + r] = rows[r][i0 + c] for r, c < 8 (an 8x8 transpose into the panel).
 TM_AVX2 inline void transpose8x8(const float* const* rows, int64_t i0, float* dst) {
-  __m256 r[8];
-  for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(rows[k] + i0);
-  // Interleave pairs of rows, then pairs of pairs; the 128-bit halves then hold columns c and
-  // c + 4.
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
-  _mm256_storeu_ps(dst + 0 * 16, _mm256_permute2f128_ps(s0, s4, 0x20));
-  _mm256_storeu_ps(dst + 1 * 16, _mm256_permute2f128_ps(s1, s5, 0x20));
-  _mm256_storeu_ps(dst + 2 * 16, _mm256_permute2f128_ps(s2, s6, 0x20));
-  _mm256_storeu_ps(dst + 3 * 16, _mm256_permute2f128_ps(s3, s7, 0x20));
-  _mm256_storeu_ps(dst + 4 * 16, _mm256_permute2f128_ps(s0, s4, 0x31));
-  _mm256_storeu_ps(dst + 5 * 16, _mm256_permute2f128_ps(s1, s5, 0x31));
-  _mm256_storeu_ps(dst + 6 * 16, _mm256_permute2f128_ps(s2, s6, 0x31));
-  _mm256_storeu_ps(dst + 7 * 16, _mm256_permute2f128_ps(s3, s7, 0x31));
+  __m256 v[8];
+  for (int k = 0; k < 8; ++k) v[k] = _mm256_loadu_ps(rows[k] + i0);
+  transpose8(v);
+  for (int c = 0; c < 8; ++c) _mm256_storeu_ps(dst + c * 16, v[c]);
 }
 
 // Packs n_rows (<= 16) rows of n floats into panel[n][16]; missing rows are zeros.
