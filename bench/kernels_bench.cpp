@@ -4,10 +4,12 @@
 //
 //   build/bin/kernels_bench                          all
 //   build/bin/kernels_bench --benchmark_filter=Q4_1  one format
+//   build/bin/kernels_bench --benchmark_filter='Q4_1.*/(1|16)/1$'  1 and 16 tokens, from DRAM
 //
 // Shapes are the shipped models' (SmolLM2: 576 -> 1536; Gemma 3: 640 -> 2048, 2048 -> 640).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -15,6 +17,7 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/matmul_packed.h"
 #include "core/dtype.h"
 #include "core/half.h"
 #include "quant/formats.h"
@@ -23,13 +26,21 @@ namespace {
 
 using namespace tmill;
 
-enum Path { kInt16 = 0, kF32 = 1, kScalar = 2 };
-const char* const kPathNames[] = {"int16", "f32", "scalar"};
+// kInt16 is the batch-invariant int16 family over the file's rows; kInt16Fast the older
+// per-batch-size int16 kernels (--no-batch-invariant; decode up to 8 rows); kPacked the
+// kernels over weights repacked at load (matmul_packed.h), which `auto` uses where it can.
+enum Path { kInt16 = 0, kF32 = 1, kScalar = 2, kInt16Fast = 3, kPacked = 4 };
+const char* const kPathNames[] = {"int16-invariant", "f32", "scalar", "int16-fast", "packed"};
 
 void set_path(int path) {
   cpu::set_simd_enabled(path != kScalar);
-  cpu::set_int16_activations(path == kInt16);
+  cpu::set_int16_activations(path == kInt16 || path == kInt16Fast || path == kPacked);
+  cpu::set_batch_invariant(path != kInt16Fast);
 }
+
+// Weights bigger than the last-level cache, as in a real forward pass (a model's matrices are
+// read from DRAM each step): the benchmark cycles through copies totalling this many bytes.
+constexpr size_t kDramBytes = size_t{128} << 20;
 
 std::vector<float> gaussian(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -39,26 +50,48 @@ std::vector<float> gaussian(size_t n, uint32_t seed) {
   return v;
 }
 
-// args: path, n_tokens. Weights of `type`, n_out x n_in, quantized from gaussian data.
+// args: path, n_tokens, dram (0: one copy of the weights, cache-resident after the first
+// iteration; 1: copies cycled so every iteration reads its weights from DRAM). Weights of
+// `type`, n_out x n_in, quantized from gaussian data.
 void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
   const int path = static_cast<int>(state.range(0));
   const int64_t n_tokens = state.range(1);
+  const bool dram = state.range(2) != 0;
+  if (path == kPacked && !cpu::detail::packed_supported(type, n_out, n_in)) {
+    state.SkipWithError("no packed kernel for this format or CPU");
+    return;
+  }
   set_path(path);
   const size_t row = *row_bytes(type, n_in);
-  std::vector<uint8_t> w(row * static_cast<size_t>(n_out));
+  const size_t matrix_bytes = row * static_cast<size_t>(n_out);
+  const size_t copies = dram ? kDramBytes / matrix_bytes + 1 : 1;
+  std::vector<uint8_t> w(matrix_bytes * copies);
   const auto src = gaussian(static_cast<size_t>(n_in * n_out), 1);
   for (int64_t o = 0; o < n_out; ++o)
     quant::quantize_row(type, src.data() + o * n_in, w.data() + static_cast<size_t>(o) * row, n_in);
+  if (path == kPacked) {
+    std::vector<uint8_t> packed(matrix_bytes);
+    cpu::detail::pack_rows(type, w.data(), row, n_in, 0, n_out, packed.data());
+    std::copy_n(packed.data(), matrix_bytes, w.data());
+  }
+  for (size_t c = 1; c < copies; ++c)
+    std::copy_n(w.data(), matrix_bytes, w.data() + c * matrix_bytes);
   const auto x = gaussian(static_cast<size_t>(n_in * n_tokens), 2);
   std::vector<float> y(static_cast<size_t>(n_out * n_tokens));
   std::vector<float> scratch(static_cast<size_t>(n_in));
+  size_t next = 0;
   for (auto _ : state) {
-    cpu::matmul_rows(type, w.data(), row, n_in, x.data(), n_tokens, y.data(), n_out, 0, n_out,
-                     scratch.data());
+    if (path == kPacked)
+      cpu::detail::matmul_rows_packed(type, w.data() + next * matrix_bytes, n_in, x.data(),
+                                      n_tokens, y.data(), n_out, 0, n_out);
+    else
+      cpu::matmul_rows(type, w.data() + next * matrix_bytes, row, n_in, x.data(), n_tokens,
+                       y.data(), n_out, 0, n_out, scratch.data());
     benchmark::DoNotOptimize(y.data());
+    next = (next + 1) % copies;
   }
-  state.SetLabel(kPathNames[path]);
-  state.counters["weights_GB/s"] = benchmark::Counter(static_cast<double>(w.size()),
+  state.SetLabel(std::string(kPathNames[path]) + (dram ? " dram" : ""));
+  state.counters["weights_GB/s"] = benchmark::Counter(static_cast<double>(matrix_bytes),
                                                       benchmark::Counter::kIsIterationInvariantRate,
                                                       benchmark::Counter::kIs1000);
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n_in * n_out * n_tokens),
@@ -68,8 +101,9 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
 }
 
 void matmul_args(benchmark::internal::Benchmark* b) {
-  for (int path : {kInt16, kF32, kScalar})
-    for (int tokens : {1, 4, 16, 64}) b->Args({path, tokens});
+  for (int dram : {0, 1})
+    for (int path : {kPacked, kInt16, kInt16Fast, kF32, kScalar})
+      for (int tokens : {1, 4, 16, 64}) b->Args({path, tokens, dram});
 }
 
 // args: path, context length. SmolLM2's attention: 3 query heads per KV head, head_dim 64.

@@ -17,6 +17,10 @@ struct Tensor {
   size_t row_stride = 0;  // bytes from one row (ne[0] elements) to the next
   void* data = nullptr;
   Device* device = nullptr;
+  // A weight's second copy in a layout of the device's choosing (CPU: 16-row panels for the
+  // AVX-512 VNNI kernels, matmul_packed.h), owned by the device; null when there is none.
+  // `data` stays valid either way (row lookups, kernels without a packed variant).
+  const void* packed = nullptr;
 
   int64_t cols() const { return ne[0]; }
   int64_t rows() const { return ne[1] * ne[2] * ne[3]; }

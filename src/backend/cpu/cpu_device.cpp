@@ -8,7 +8,9 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/matmul_avx2.h"
 #include "backend/cpu/matmul_int16.h"
+#include "backend/cpu/matmul_packed.h"
 #include "backend/cpu/peaks.h"
 #include "core/check.h"
 #include "core/half.h"
@@ -60,6 +62,9 @@ std::string CpuDevice::kernels_in_use() {
     k += cpu::int16_activations_enabled() && cpu::detail::int16_vnni_enabled()
              ? ", batch-invariant, avx512-vnni"
              : ", batch-invariant";
+  // Weights loaded now get packed panels (see upload_weight).
+  if (cpu::int16_activations_enabled() && cpu::detail::cpu_has_avx512_vnni())
+    k += ", packed Q4_0/Q4_1/Q5_0/Q8_0";
   return k;
 }
 
@@ -88,6 +93,23 @@ Expected<Tensor> CpuDevice::upload_weight(const Tensor& host) {
     return fail("cpu backend does not support tensor type ", std::string(dtype_name(host.type)));
   Tensor t = host;
   t.device = this;
+  t.packed = nullptr;
+  // Weights the int16 VNNI kernels can use get a packed copy (matmul_packed.h): the same size
+  // as the file's tensor, paid once here instead of a panel repack in every call.
+  if (cpu::simd_enabled() && cpu::int16_activations_enabled() && host.ne[2] == 1 &&
+      host.ne[3] == 1 && cpu::detail::packed_supported(host.type, host.rows(), host.cols())) {
+    const size_t bytes = cpu::detail::packed_bytes(host.type, host.rows(), host.cols());
+    auto buffer = std::make_unique_for_overwrite<uint8_t[]>(bytes);
+    const int64_t panels = host.rows() / cpu::detail::kPanelRows;
+    uint8_t* out = buffer.get();
+    pool_.parallel_for(panels, [&](int64_t begin, int64_t end, int) {
+      cpu::detail::pack_rows(host.type, static_cast<const uint8_t*>(host.data), host.row_stride,
+                             host.cols(), begin * cpu::detail::kPanelRows,
+                             end * cpu::detail::kPanelRows, out);
+    });
+    t.packed = out;
+    packed_.push_back(std::move(buffer));
+  }
   return t;
 }
 
@@ -124,9 +146,21 @@ void CpuDevice::matmul_many(std::span<const MatmulJob> jobs) {
     for (const MatmulJob& j : jobs) {
       const Tensor &w = *j.w, &x = *j.x;
       Tensor& y = *j.y;
-      const int64_t lo = std::max(begin, job_first) - job_first;
-      const int64_t hi = std::min(end, job_first + w.rows()) - job_first;
+      int64_t lo = std::max(begin, job_first) - job_first;
+      int64_t hi = std::min(end, job_first + w.rows()) - job_first;
       job_first += w.rows();
+      if (w.packed != nullptr && cpu::simd_enabled() && cpu::int16_activations_enabled()) {
+        // Packed weights go by whole panels: every thread rounds the shared boundaries down
+        // the same way, so the panels are still split without gap or overlap.
+        lo = lo / cpu::detail::kPanelRows * cpu::detail::kPanelRows;
+        hi = hi < w.rows() ? hi / cpu::detail::kPanelRows * cpu::detail::kPanelRows : hi;
+        if (lo >= hi) continue;
+        cpu::detail::matmul_rows_packed(w.type, static_cast<const uint8_t*>(w.packed), w.cols(),
+                                        static_cast<const float*>(x.data), x.rows(),
+                                        static_cast<float*>(y.data),
+                                        static_cast<int64_t>(y.row_stride / sizeof(float)), lo, hi);
+        continue;
+      }
       if (lo >= hi) continue;
       cpu::matmul_rows(w.type, static_cast<const uint8_t*>(w.data), w.row_stride, w.cols(),
                        static_cast<const float*>(x.data), x.rows(), static_cast<float*>(y.data),

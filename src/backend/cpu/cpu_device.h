@@ -51,6 +51,8 @@ class CpuDevice final : public Device {
  private:
   DeviceInfo info_;
   ThreadPool pool_;
+  // Packed copies of weights (Tensor::packed), alive as long as the device.
+  std::vector<std::unique_ptr<uint8_t[]>> packed_;
   // Per-thread scratch, sized on demand outside the per-token path (grows, never shrinks).
   std::vector<std::vector<float>> scratch_;
   float* thread_scratch(int thread, size_t n);

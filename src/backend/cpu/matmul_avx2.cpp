@@ -525,6 +525,14 @@ bool cpu_has_avx2() {
   return has;
 }
 
+bool cpu_has_avx512_vnni() {
+  static const bool has = (__builtin_cpu_init(), true) && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+
 // The entry points declared in the header carry no target attribute themselves (a declaration
 // and definition that disagree on it would be two different functions to GCC); they call the
 // TM_AVX2 code.

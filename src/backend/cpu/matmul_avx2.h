@@ -12,6 +12,9 @@ namespace tmill::cpu::detail {
 // The running CPU supports AVX2, FMA and F16C.
 bool cpu_has_avx2();
 
+// The running CPU supports AVX-512 F/BW/VL and VNNI (the int16 panel kernels' fast variant).
+bool cpu_has_avx512_vnni();
+
 // Bit-identical to quant::dequantize_row (except NaN payloads of f16 values). Returns false,
 // writing nothing, for types without an AVX2 dequantizer (the caller uses the reference).
 bool dequantize_row_avx2(DType type, const uint8_t* src, float* dst, int64_t n);

@@ -1,0 +1,56 @@
+// Weights repacked once at load into 16-row panels, for the AVX-512 VNNI int16 kernels.
+//
+// Why: the batch-invariant int16 kernels (matmul_int16.cpp) read a GGUF tensor row by row, so
+// every call gathers each 16-row panel's scales and transposes its codes before any multiply,
+// and at one token the scale gathers stall on DRAM (kernels_bench, SmolLM2's 576x1536 Q4_1
+// read from DRAM: 136 us for one token vs 61 us for the row-wise decode kernel; 376 us for 16
+// tokens). Doing the interleave once at load leaves the per-step kernels a linear stream of
+// loads, widenings and vpdpwssd.
+//
+// Same bytes as the source: a panel-block record holds, for 16 rows and one block of 32, the 16
+// f16 scales, (Q4_1) the 16 f16 mins, (Q5_0) the codes' high bits, then the codes arranged so
+// one 256-bit load widened to 16-bit lanes yields, per row, the int32 pairs the activations are
+// broadcast against:
+//   Q4_0 / Q4_1 / Q5_0: 8 groups of 32 bytes; group g, row r: bytes (A, B) with
+//     A = n[e(4g)] | n[e(4g+2)] << 4,  B = n[e(4g+1)] | n[e(4g+3)] << 4  (n = low 4 bits),
+//     so the low nibbles of (A, B) are activation pair 2g and the high nibbles pair 2g+1;
+//     Q5_0's high bits: per group two 32-bit lane masks (pairs 2g and 2g+1), bit 2r / 2r+1 =
+//     row r's first / second code's bit 4;
+//   Q8_0: 16 pairs of 32 bytes; pair p, row r: bytes c[e(2p)], c[e(2p+1)].
+// c[k] is the row's code for element k of the block and e(s) the element at position s of the
+// activations' unpack order (int16_activations.h). Records are [panel][block]; a panel is the
+// n_in/32 records of its 16 rows.
+//
+// Results are bit-identical to matmul_rows_int16_invariant (the batch-invariant definition in
+// matmul_int16.cpp: exact int32 sub-block sums, then the same float operations in the same
+// order per row), so packed and unpacked weights, and the serving engine's batch invariance,
+// agree bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace tmill::cpu::detail {
+
+// Panels are kPanelRows (16, matmul_avx2.h) rows.
+
+// Whether a weight [n_out][n_in] of `type` can be packed on this CPU: Q4_0, Q4_1, Q5_0 or Q8_0,
+// n_out a multiple of 16, n_in of 32, and AVX-512 VNNI present.
+bool packed_supported(DType type, int64_t n_out, int64_t n_in);
+
+// Bytes of the packed copy (= n_out x the format's row bytes).
+size_t packed_bytes(DType type, int64_t n_out, int64_t n_in);
+
+// Packs rows [row_begin, row_end) (multiples of 16) of W (rows w_row_bytes apart) into `out`,
+// which holds the whole tensor's packed copy. Callers may pack disjoint ranges in parallel.
+void pack_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in, int64_t row_begin,
+               int64_t row_end, uint8_t* out);
+
+// y[t][o] for o in [row_begin, row_end) (multiples of 16), from the packed copy `packed`.
+void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const float* x,
+                        int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
+                        int64_t row_end);
+
+}  // namespace tmill::cpu::detail
