@@ -63,19 +63,22 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
   }
   set_path(path);
   const size_t row = *row_bytes(type, n_in);
-  const size_t matrix_bytes = row * static_cast<size_t>(n_out);
-  const size_t copies = dram ? kDramBytes / matrix_bytes + 1 : 1;
-  std::vector<uint8_t> w(matrix_bytes * copies);
+  // The file's rows, or their packed copy (which may be larger) for kPacked.
+  std::vector<uint8_t> file(row * static_cast<size_t>(n_out));
   const auto src = gaussian(static_cast<size_t>(n_in * n_out), 1);
   for (int64_t o = 0; o < n_out; ++o)
-    quant::quantize_row(type, src.data() + o * n_in, w.data() + static_cast<size_t>(o) * row, n_in);
+    quant::quantize_row(type, src.data() + o * n_in, file.data() + static_cast<size_t>(o) * row,
+                        n_in);
+  std::vector<uint8_t> one = file;
   if (path == kPacked) {
-    std::vector<uint8_t> packed(matrix_bytes);
-    cpu::detail::pack_rows(type, w.data(), row, n_in, 0, n_out, packed.data());
-    std::copy_n(packed.data(), matrix_bytes, w.data());
+    one.resize(cpu::detail::packed_bytes(type, n_out, n_in));
+    cpu::detail::pack_rows(type, file.data(), row, n_in, 0, n_out, one.data());
   }
-  for (size_t c = 1; c < copies; ++c)
-    std::copy_n(w.data(), matrix_bytes, w.data() + c * matrix_bytes);
+  const size_t matrix_bytes = one.size();
+  const size_t copies = dram ? kDramBytes / matrix_bytes + 1 : 1;
+  std::vector<uint8_t> w(matrix_bytes * copies);
+  for (size_t c = 0; c < copies; ++c)
+    std::copy_n(one.data(), matrix_bytes, w.data() + c * matrix_bytes);
   const auto x = gaussian(static_cast<size_t>(n_in * n_tokens), 2);
   std::vector<float> y(static_cast<size_t>(n_out * n_tokens));
   std::vector<float> scratch(static_cast<size_t>(n_in));

@@ -51,6 +51,7 @@ namespace {
 // Batch-invariant kernels on or off for this process (set while the command line is parsed,
 // like the kernels it selects: they are process-wide).
 bool g_batch_invariant = false;
+bool g_repack = true;
 }  // namespace
 
 void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invariant_by_default) {
@@ -60,12 +61,19 @@ void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invarian
       ->check(CLI::IsMember({"auto", "f32", "scalar"}))
       ->capture_default_str();
   // The default is applied when this subcommand is chosen, before its flags are read.
-  cmd->preparse_callback(
-      [batch_invariant_by_default](size_t) { g_batch_invariant = batch_invariant_by_default; });
+  cmd->preparse_callback([batch_invariant_by_default](size_t) {
+    g_batch_invariant = batch_invariant_by_default;
+    g_repack = true;
+  });
+  cmd->add_flag_callback(
+      "--no-repack", [] { g_repack = false; },
+      "use quantized weights in the file's layout instead of repacking them at load into 16-row "
+      "panels (Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K on AVX-512 VNNI CPUs); to measure repacking's gain");
   if (batch_invariant_by_default) {
     cmd->add_flag_callback(
         "--no-batch-invariant", [] { g_batch_invariant = false; },
-        "for weights without packed panels (formats other than Q4_0/Q4_1/Q5_0/Q8_0, or a CPU "
+        "for weights without packed panels (formats other than Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K, or a "
+        "CPU "
         "without AVX-512 VNNI), use the kernels whose per-token results depend on how many "
         "tokens are batched (faster single-sequence decode there); by default every token's "
         "results are bit-identical whatever else is batched (packed weights always are)");
@@ -73,7 +81,8 @@ void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invarian
     cmd->add_flag_callback(
         "--batch-invariant", [] { g_batch_invariant = true; },
         "use the batch-invariant kernels `serve` uses by default for every weight (every "
-        "token's results bit-identical whatever else is batched; packed Q4_0/Q4_1/Q5_0/Q8_0 "
+        "token's results bit-identical whatever else is batched; packed "
+        "Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K "
         "weights on AVX-512 VNNI CPUs always are; for other weights single-sequence decode is "
         "slower)");
   }
@@ -88,6 +97,7 @@ Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
   options.n_threads = n_threads;
   options.kernels = kernels;
   options.batch_invariant = g_batch_invariant;
+  options.repack = g_repack;
   lm.threads = n_threads > 0 ? n_threads
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   TM_ASSIGN(lm.device, backend::create_device("cpu", options));

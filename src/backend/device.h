@@ -141,6 +141,10 @@ struct DeviceOptions {
   // false allows the older token-count-dependent CPU kernels, for measuring its cost.
   // Process-wide on the CPU backend.
   bool batch_invariant = true;
+  // Weight repacking at load into the kernels' preferred layout (CPU: 16-row panels for the
+  // AVX-512 VNNI kernels, Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K). false uses the file's rows as they
+  // are, for measuring its gain (--no-repack). Per device.
+  bool repack = true;
 };
 
 // The registry: names the available backends and creates devices by name ("cpu").

@@ -1,6 +1,7 @@
-// The --kernels ablation switch: every CPU kernel family (int16-activation decode kernels, f32
-// SIMD, scalar reference) gives the same logits within the engine-core tolerance, on the
-// synthetic models whose llama.cpp logits are known. Five tokens keep the forward pass on the
+// The --kernels and --no-repack ablation switches: every CPU kernel family (int16-activation
+// kernels over packed panels or over the file's rows, f32 SIMD, scalar reference) gives the
+// same logits within the engine-core tolerance, on the synthetic models whose llama.cpp logits
+// are known. Five tokens keep the forward pass on the
 // decode-sized (<= 8 rows) kernels, where the int16 path is used.
 #include <gtest/gtest.h>
 
@@ -36,8 +37,12 @@ TEST_P(KernelFamilies, AgreeWithEachOtherAndLlamaCpp) {
   ASSERT_GE(ref.size(), kTokens * kVocab);
   const std::string tokens = tmill::testing::token_list(kSynthetic + "tokens.csv", kTokens);
   std::vector<std::vector<float>> results;
-  for (const std::string kernels : {"auto", "f32", "scalar"}) {
-    const std::string out = testing::TempDir() + "/tm_kernels_" + GetParam() + "_" + kernels;
+  const std::vector<std::string> families = {"auto", "auto --no-repack", "f32", "scalar"};
+  for (const std::string& kernels : families) {
+    std::string tag = kernels;
+    for (char& c : tag)
+      if (c == ' ') c = '_';
+    const std::string out = testing::TempDir() + "/tm_kernels_" + GetParam() + "_" + tag;
     const auto r = run_logits(model, tokens, kernels, out);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     results.push_back(tmill::testing::read_f32_file(out));
@@ -45,7 +50,7 @@ TEST_P(KernelFamilies, AgreeWithEachOtherAndLlamaCpp) {
   }
   for (size_t row = 0; row < kTokens; ++row) {
     const float* want = ref.data() + row * kVocab;
-    const float* scalar = results[2].data() + row * kVocab;
+    const float* scalar = results[3].data() + row * kVocab;
     for (size_t k = 0; k < results.size(); ++k) {
       const float* got = results[k].data() + row * kVocab;
       EXPECT_GT(tmill::testing::cosine(got, want, kVocab), 0.999)
@@ -70,7 +75,8 @@ TEST(KernelFamilies, UnknownFamilyIsACleanError) {
 }
 
 // On a real model, greedy generation (prompt through the prefill kernels, then 48 decode steps
-// through the int16 / f32 / scalar decode kernels) gives the same text with every family.
+// through the packed / unpacked int16, f32 and scalar decode kernels) gives the same text with
+// every family.
 TEST(KernelFamilies, ShippedModelGreedyTextIsIdentical) {
   const std::string model = tmill::testing::models_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf";
   if (!std::ifstream(model).good()) {
@@ -78,7 +84,7 @@ TEST(KernelFamilies, ShippedModelGreedyTextIsIdentical) {
     GTEST_SKIP() << "shipped model not downloaded (scripts/fetch-models)";
   }
   std::string first;
-  for (const std::string kernels : {"auto", "f32", "scalar"}) {
+  for (const std::string kernels : {"auto", "auto --no-repack", "f32", "scalar"}) {
     const auto r = run_shell(kBin + " run -m " + model +
                              " -p 'The three most useful sorting algorithms are' -n 48 --temp 0 "
                              "-t 2 --kernels " +

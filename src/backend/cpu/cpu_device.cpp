@@ -62,16 +62,15 @@ std::string CpuDevice::kernels_in_use() {
     k += cpu::int16_activations_enabled() && cpu::detail::int16_vnni_enabled()
              ? ", batch-invariant, avx512-vnni"
              : ", batch-invariant";
-  // Weights loaded now get packed panels (see upload_weight).
-  if (cpu::int16_activations_enabled() && cpu::detail::cpu_has_avx512_vnni())
-    k += ", packed Q4_0/Q4_1/Q5_0/Q8_0";
   return k;
 }
 
-CpuDevice::CpuDevice(const DeviceOptions& options) : pool_(options.n_threads) {
+CpuDevice::CpuDevice(const DeviceOptions& options)
+    : pool_(options.n_threads), repack_(options.repack) {
   info_.name = "cpu";
-  info_.description =
-      "CPU (" + std::to_string(pool_.size()) + " threads, " + kernels_in_use() + " kernels)";
+  std::string kernels = kernels_in_use();
+  if (repacks()) kernels += ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K";
+  info_.description = "CPU (" + std::to_string(pool_.size()) + " threads, " + kernels + " kernels)";
   info_.memory_bytes = physical_memory_bytes();
   info_.host_memory = true;
   scratch_.resize(static_cast<size_t>(pool_.size()));
@@ -96,8 +95,8 @@ Expected<Tensor> CpuDevice::upload_weight(const Tensor& host) {
   t.packed = nullptr;
   // Weights the int16 VNNI kernels can use get a packed copy (matmul_packed.h): the same size
   // as the file's tensor, paid once here instead of a panel repack in every call.
-  if (cpu::simd_enabled() && cpu::int16_activations_enabled() && host.ne[2] == 1 &&
-      host.ne[3] == 1 && cpu::detail::packed_supported(host.type, host.rows(), host.cols())) {
+  if (repacks() && host.ne[2] == 1 && host.ne[3] == 1 &&
+      cpu::detail::packed_supported(host.type, host.rows(), host.cols())) {
     const size_t bytes = cpu::detail::packed_bytes(host.type, host.rows(), host.cols());
     auto buffer = std::make_unique_for_overwrite<uint8_t[]>(bytes);
     const int64_t panels = host.rows() / cpu::detail::kPanelRows;
@@ -111,6 +110,11 @@ Expected<Tensor> CpuDevice::upload_weight(const Tensor& host) {
     packed_.push_back(std::move(buffer));
   }
   return t;
+}
+
+bool CpuDevice::repacks() const {
+  return repack_ && cpu::simd_enabled() && cpu::int16_activations_enabled() &&
+         cpu::detail::cpu_has_avx512_vnni();
 }
 
 float* CpuDevice::thread_scratch(int thread, size_t n) {

@@ -17,7 +17,7 @@ class CpuDevice final : public Device {
   // Applies DeviceOptions::kernels ("auto", "f32", "scalar"; process-wide). "auto" and "f32"
   // fall back to scalar on CPUs without AVX2+FMA+F16C.
   static Status select_kernels(const std::string& kernels);
-  // The kernels in use, e.g. "avx2+int16".
+  // The kernels in use, e.g. "avx2+int16" (without the device's repacking, see info()).
   static std::string kernels_in_use();
 
   const DeviceInfo& info() const override { return info_; }
@@ -51,11 +51,14 @@ class CpuDevice final : public Device {
  private:
   DeviceInfo info_;
   ThreadPool pool_;
+  bool repack_ = true;  // DeviceOptions::repack
   // Packed copies of weights (Tensor::packed), alive as long as the device.
   std::vector<std::unique_ptr<uint8_t[]>> packed_;
   // Per-thread scratch, sized on demand outside the per-token path (grows, never shrinks).
   std::vector<std::vector<float>> scratch_;
   float* thread_scratch(int thread, size_t n);
+  // Whether upload_weight gives weights packed panels (the option, the kernel family, the CPU).
+  bool repacks() const;
 };
 
 }  // namespace tmill::backend

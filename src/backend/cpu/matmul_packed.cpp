@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "backend/cpu/int16_activations.h"
@@ -17,28 +18,101 @@ namespace tmill::cpu::detail {
 namespace {
 
 using quant::kQK;
+using quant::kQK_K;
 
-// Record of one panel-block: d[16] (f16); m[16] (f16, Q4_1) or the high-bit masks (Q5_0,
-// 8 bytes a group); then the codes.
-constexpr size_t kScaleBytes = 2 * kPanelRows;
+// A packed tensor is [panel][unit] records; a unit is one block of 32 (legacy formats) or one
+// super-block of 256 (K formats). Record layouts, 16 rows each (f16 and int8 arrays [16]):
+//   Q4_0:  d | codes (nibbles, 256 B)                            288 B = 16 x 18, as the file
+//   Q4_1:  d | m | codes (nibbles)                               320 B = 16 x 20
+//   Q5_0:  d | high-bit masks (64 B) | codes (nibbles)           352 B = 16 x 22
+//   Q8_0:  d | codes (bytes, 512 B)                              544 B = 16 x 34
+//   Q4_K:  d | dmin | sc[8] | m[8] (u8) | 8 x codes (nibbles)   2368 B = 16 x 148 (file: 144)
+//   Q6_K:  d | sc[16] (i8) | 8 x codes (bytes, q - 32)          4384 B = 16 x 274 (file: 210)
+// Q6_K's 6-bit codes are stored as bytes: a denser form would need more widening work per
+// multiply-add than the 30% of extra bytes costs.
+constexpr size_t kF16Bytes = 2 * kPanelRows;
 constexpr size_t kHighBitBytes = 8 * 8;
+constexpr size_t kNibbleBytes = kQK * kPanelRows / 2;
+constexpr size_t kByteCodes = kQK * kPanelRows;
 
-constexpr bool format_has_min(DType type) { return type == DType::Q4_1; }
-constexpr size_t codes_bytes(DType type) {
-  return type == DType::Q8_0 ? 2 * kQK * kPanelRows / 2 : kQK * kPanelRows / 2;
-}
+constexpr bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
+constexpr int64_t unit_elems(DType type) { return is_k(type) ? kQK_K : kQK; }
 constexpr size_t codes_offset(DType type) {
-  return kScaleBytes + (format_has_min(type) ? kScaleBytes : 0) +
-         (type == DType::Q5_0 ? kHighBitBytes : 0);
+  switch (type) {
+    case DType::Q4_1:
+      return 2 * kF16Bytes;
+    case DType::Q5_0:
+      return kF16Bytes + kHighBitBytes;
+    case DType::Q4_K:
+      return 2 * kF16Bytes + 2 * 8 * kPanelRows;
+    case DType::Q6_K:
+      return kF16Bytes + 16 * kPanelRows;
+    default:
+      return kF16Bytes;
+  }
 }
-constexpr size_t record_bytes(DType type) { return codes_offset(type) + codes_bytes(type); }
+constexpr size_t block_codes_bytes(DType type) {
+  return type == DType::Q8_0 || type == DType::Q6_K ? kByteCodes : kNibbleBytes;
+}
+constexpr size_t record_bytes(DType type) {
+  return codes_offset(type) + block_codes_bytes(type) * static_cast<size_t>(unit_elems(type) / kQK);
+}
 
 // Element of the block at position s of the activations' unpack order.
 constexpr int element_at(int s) { return s < 8 ? s : s < 16 ? s + 8 : s < 24 ? s - 8 : s; }
 
-// The 32 codes of one source block, by element, unsigned as stored (Q4: 0..15, Q5_0: 0..31,
-// Q8_0: -128..127 as bytes).
-void block_codes(DType type, const uint8_t* block, uint8_t* c) {
+size_t source_unit_bytes(DType type) {
+  switch (type) {
+    case DType::Q4_0:
+      return sizeof(quant::BlockQ4_0);
+    case DType::Q4_1:
+      return sizeof(quant::BlockQ4_1);
+    case DType::Q5_0:
+      return sizeof(quant::BlockQ5_0);
+    case DType::Q4_K:
+      return sizeof(quant::BlockQ4_K);
+    case DType::Q6_K:
+      return sizeof(quant::BlockQ6_K);
+    default:
+      return sizeof(quant::BlockQ8_0);
+  }
+}
+
+// ---- packing (scalar; once per weight at load) ----
+
+// Row r's 32 codes c[k] (by element) into a nibble codes area; bits above 4 are dropped.
+void put_nibbles(uint8_t* codes, int r, const uint8_t* c) {
+  auto nib = [&](int s) { return c[element_at(s)] & 0x0f; };
+  for (int g = 0; g < 8; ++g) {
+    codes[32 * g + 2 * r] = static_cast<uint8_t>(nib(4 * g) | nib(4 * g + 2) << 4);
+    codes[32 * g + 2 * r + 1] = static_cast<uint8_t>(nib(4 * g + 1) | nib(4 * g + 3) << 4);
+  }
+}
+
+// Q5_0: bit 4 of row r's codes into the lane masks (group g: two 32-bit masks, for pairs 2g and
+// 2g + 1; bit 2r / 2r + 1 = row r's first / second code of the pair).
+void put_high_bits(uint8_t* masks, int r, const uint8_t* c) {
+  auto high = [&](int s) { return static_cast<uint32_t>(c[element_at(s)] >> 4); };
+  for (int g = 0; g < 8; ++g) {
+    uint32_t m[2];
+    std::memcpy(m, masks + 8 * g, sizeof m);
+    m[0] |= (high(4 * g) << (2 * r)) | (high(4 * g + 1) << (2 * r + 1));
+    m[1] |= (high(4 * g + 2) << (2 * r)) | (high(4 * g + 3) << (2 * r + 1));
+    std::memcpy(masks + 8 * g, m, sizeof m);
+  }
+}
+
+// Row r's 32 byte codes into a byte codes area (pair p: bytes c[e(2p)], c[e(2p+1)]).
+void put_bytes(uint8_t* codes, int r, const uint8_t* c) {
+  for (int p = 0; p < 16; ++p) {
+    codes[32 * p + 2 * r] = c[element_at(2 * p)];
+    codes[32 * p + 2 * r + 1] = c[element_at(2 * p + 1)];
+  }
+}
+
+// Legacy formats: the 32 codes of one block, by element, as stored (Q4: 0..15, Q5_0: 0..31,
+// Q8_0: int8 as bytes).
+void legacy_codes(DType type, const uint8_t* block, uint8_t* c) {
   if (type == DType::Q8_0) {
     std::memcpy(c, block + 2, kQK);
     return;
@@ -55,18 +129,77 @@ void block_codes(DType type, const uint8_t* block, uint8_t* c) {
   }
 }
 
-size_t source_block_bytes(DType type) {
-  switch (type) {
-    case DType::Q4_0:
-      return sizeof(quant::BlockQ4_0);
-    case DType::Q4_1:
-      return sizeof(quant::BlockQ4_1);
-    case DType::Q5_0:
-      return sizeof(quant::BlockQ5_0);
-    default:
-      return sizeof(quant::BlockQ8_0);
+// Q6_K: the 256 codes of a super-block minus 32, by element (blocks.h has the bit layout).
+void q6_k_codes(const uint8_t* src, int8_t* q) {
+  const auto blk = quant::load_block<quant::BlockQ6_K>(src, 0);
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* ql = blk.ql + 64 * h;
+    const uint8_t* qh = blk.qh + 32 * h;
+    int8_t* out = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      out[l] = static_cast<int8_t>(((ql[l] & 15) | (qh[l] & 3) << 4) - 32);
+      out[l + 32] = static_cast<int8_t>(((ql[l + 32] & 15) | (qh[l] >> 2 & 3) << 4) - 32);
+      out[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4) - 32);
+      out[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (qh[l] >> 6 & 3) << 4) - 32);
+    }
   }
 }
+
+// One record: unit u of rows [o0, o0 + 16).
+void pack_record(DType type, const uint8_t* W, size_t w_row_bytes, int64_t o0, int64_t u,
+                 uint8_t* rec) {
+  std::memset(rec, 0, codes_offset(type));
+  uint8_t* codes = rec + codes_offset(type);
+  for (int r = 0; r < kPanelRows; ++r) {
+    const uint8_t* src = W + static_cast<size_t>(o0 + r) * w_row_bytes +
+                         static_cast<size_t>(u) * source_unit_bytes(type);
+    uint8_t c[kQK];
+    switch (type) {
+      case DType::Q4_K: {
+        const auto blk = quant::load_block<quant::BlockQ4_K>(src, 0);
+        std::memcpy(rec + 2 * r, &blk.d, 2);
+        std::memcpy(rec + kF16Bytes + 2 * r, &blk.dmin, 2);
+        uint8_t sc[8], mins[8];
+        quant::unpack_k_scales(blk.scales, sc, mins);
+        for (int j = 0; j < 8; ++j) {
+          rec[2 * kF16Bytes + kPanelRows * j + r] = sc[j];
+          rec[2 * kF16Bytes + kPanelRows * (8 + j) + r] = mins[j];
+          // Sub-block j: the low (j even) or high (j odd) nibbles of qs[32 (j / 2) ..].
+          for (int k = 0; k < kQK; ++k) {
+            const uint8_t byte = blk.qs[32 * (j / 2) + k];
+            c[k] = j % 2 ? byte >> 4 : byte & 15;
+          }
+          put_nibbles(codes + kNibbleBytes * j, r, c);
+        }
+        break;
+      }
+      case DType::Q6_K: {
+        const auto blk = quant::load_block<quant::BlockQ6_K>(src, 0);
+        std::memcpy(rec + 2 * r, &blk.d, 2);
+        for (int s = 0; s < 16; ++s)
+          rec[kF16Bytes + kPanelRows * s + r] = static_cast<uint8_t>(blk.scales[s]);
+        int8_t q[kQK_K];
+        q6_k_codes(src, q);
+        for (int j = 0; j < 8; ++j)
+          put_bytes(codes + kByteCodes * j, r, reinterpret_cast<const uint8_t*>(q + kQK * j));
+        break;
+      }
+      default:
+        std::memcpy(rec + 2 * r, src, 2);                                           // d
+        if (type == DType::Q4_1) std::memcpy(rec + kF16Bytes + 2 * r, src + 2, 2);  // m
+        legacy_codes(type, src, c);
+        if (type == DType::Q8_0) {
+          put_bytes(codes, r, c);
+        } else {
+          put_nibbles(codes, r, c);
+          if (type == DType::Q5_0) put_high_bits(rec + kF16Bytes, r, c);
+        }
+        break;
+    }
+  }
+}
+
+// ---- kernels ----
 
 // Activation pair (x[2p], x[2p+1]) as one int32, in all 16 lanes.
 TM_AVX512 inline __m512i broadcast_pair(const int16_t* x) {
@@ -75,93 +208,187 @@ TM_AVX512 inline __m512i broadcast_pair(const int16_t* x) {
   return _mm512_set1_epi32(v);
 }
 
-// 16 f16 values as floats (exact). (maskz: the plain conversion trips GCC 12's
-// maybe-uninitialized on its undefined source.)
+// 16 f16 values as floats (exact). (maskz here and below: the plain conversions trip GCC 12's
+// maybe-uninitialized on their undefined source.)
 TM_AVX512 inline __m512 load_f16x16(const uint8_t* p) {
   return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
+TM_AVX512 inline __m512 load_u8x16(const uint8_t* p) {
+  return _mm512_maskz_cvtepi32_ps(
+      0xffff,
+      _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+TM_AVX512 inline __m512 load_i8x16(const uint8_t* p) {
+  return _mm512_maskz_cvtepi32_ps(
+      0xffff,
+      _mm512_maskz_cvtepi8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+TM_AVX512 inline __m512 int_to_float(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xffff, v); }
+// A weight scale times the activation block's scale: D * xd.
+TM_AVX512 inline __m512 scaled(__m512 d, float xd) { return _mm512_mul_ps(d, _mm512_set1_ps(xd)); }
 
-// One panel x T tokens: y[t][0..16). C independent int32 chains per token hide vpdpwssd's
-// latency when few tokens share the weights; their sum is exact, so C does not change results.
+// Exact int32 sums Σ code·x over one block of 32, for T tokens (x: token 0's block codes, token
+// t at + t * n_in), from a nibble codes area: kType Q4_0 (code - 8), Q5_0 (code - 16 with the
+// high bits from `masks`), else the nibble as is. C independent chains per token hide
+// vpdpwssd's latency when few tokens share the weights; integer sums, so C changes nothing.
 template <DType kType, int T>
-TM_AVX512 void panel_tokens(const uint8_t* panel, int64_t n_in, const QuantizedActivations& a,
-                            int64_t t0, float* y, int64_t y_stride) {
+TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, const int16_t* x,
+                                  int64_t n_in, __m512i* sum) {
   constexpr int C = T == 1 ? 4 : (T <= 4 ? 2 : 1);
-  constexpr size_t kRecord = record_bytes(kType);
-  const int64_t nb = n_in / kQK;
-  const int16_t* xq = a.codes.data() + t0 * n_in;
-  const float* xd = a.scales.data() + t0 * a.n_blocks;
   const __m512i low4 = _mm512_set1_epi16(0x0f);
-  const __m512i eight = _mm512_set1_epi16(8);
-  const __m512i sixteen = _mm512_set1_epi16(16);
-  __m512 acc[T];
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* rec = panel + static_cast<size_t>(b) * kRecord;
-    const uint8_t* codes = rec + codes_offset(kType);
-    __m512i ic[C][T];
+  __m512i ic[C][T];
 #pragma GCC unroll 4
-    for (int c = 0; c < C; ++c)
+  for (int c = 0; c < C; ++c)
 #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) ic[c][t] = _mm512_setzero_si512();
-    if constexpr (kType == DType::Q8_0) {
-#pragma GCC unroll 16
-      for (int p = 0; p < 16; ++p) {
-        const __m512i w = _mm512_cvtepi8_epi16(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * p)));
+    for (int t = 0; t < T; ++t) ic[c][t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t)
-          ic[p % C][t] =
-              _mm512_dpwssd_epi32(ic[p % C][t], w, broadcast_pair(xq + t * n_in + b * kQK + 2 * p));
-      }
-    } else {
-#pragma GCC unroll 8
-      for (int g = 0; g < 8; ++g) {
-        const __m512i v = _mm512_cvtepu8_epi16(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * g)));
-        __m512i lo = _mm512_and_si512(v, low4);
-        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-        if constexpr (kType == DType::Q4_0) {
-          lo = _mm512_sub_epi16(lo, eight);
-          hi = _mm512_sub_epi16(hi, eight);
-        } else if constexpr (kType == DType::Q5_0) {
-          // code - 16 = nibble - 16 where the high bit is clear, the nibble where it is set.
-          uint32_t high[2];
-          std::memcpy(high, rec + kScaleBytes + 8 * g, sizeof high);
-          lo = _mm512_mask_sub_epi16(lo, _cvtu32_mask32(~high[0]), lo, sixteen);
-          hi = _mm512_mask_sub_epi16(hi, _cvtu32_mask32(~high[1]), hi, sixteen);
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-          ic[(2 * g) % C][t] = _mm512_dpwssd_epi32(ic[(2 * g) % C][t], lo,
-                                                   broadcast_pair(xq + t * n_in + b * kQK + 4 * g));
-          ic[(2 * g + 1) % C][t] = _mm512_dpwssd_epi32(
-              ic[(2 * g + 1) % C][t], hi, broadcast_pair(xq + t * n_in + b * kQK + 4 * g + 2));
-        }
-      }
+  for (int g = 0; g < 8; ++g) {
+    const __m512i v =
+        _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * g)));
+    __m512i lo = _mm512_and_si512(v, low4);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    if constexpr (kType == DType::Q4_0) {
+      lo = _mm512_sub_epi16(lo, _mm512_set1_epi16(8));
+      hi = _mm512_sub_epi16(hi, _mm512_set1_epi16(8));
+    } else if constexpr (kType == DType::Q5_0) {
+      // code - 16 = nibble - 16 where the high bit is clear, the nibble where it is set.
+      uint32_t high[2];
+      std::memcpy(high, masks + 8 * g, sizeof high);
+      const __m512i sixteen = _mm512_set1_epi16(16);
+      lo = _mm512_mask_sub_epi16(lo, _cvtu32_mask32(~high[0]), lo, sixteen);
+      hi = _mm512_mask_sub_epi16(hi, _cvtu32_mask32(~high[1]), hi, sixteen);
     }
-    const __m512 d = load_f16x16(rec);
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
-      __m512i sum = ic[0][t];
-#pragma GCC unroll 4
-      for (int c = 1; c < C; ++c) sum = _mm512_add_epi32(sum, ic[c][t]);
-      acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, sum),
-                               _mm512_mul_ps(d, _mm512_set1_ps(xd[t * a.n_blocks + b])), acc[t]);
+      ic[(2 * g) % C][t] =
+          _mm512_dpwssd_epi32(ic[(2 * g) % C][t], lo, broadcast_pair(x + t * n_in + 4 * g));
+      ic[(2 * g + 1) % C][t] =
+          _mm512_dpwssd_epi32(ic[(2 * g + 1) % C][t], hi, broadcast_pair(x + t * n_in + 4 * g + 2));
     }
   }
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) {
-    if constexpr (format_has_min(kType)) {
-      const float* xs = a.sums.data() + (t0 + t) * a.n_blocks;
-      __m512 mn = _mm512_setzero_ps();
-      for (int64_t b = 0; b < nb; ++b) {
-        const __m512 m = load_f16x16(panel + static_cast<size_t>(b) * kRecord + kScaleBytes);
-        mn = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[b]), mn);
-      }
-      acc[t] = _mm512_add_ps(acc[t], mn);
+    sum[t] = ic[0][t];
+#pragma GCC unroll 4
+    for (int c = 1; c < C; ++c) sum[t] = _mm512_add_epi32(sum[t], ic[c][t]);
+  }
+}
+
+// The same from a byte codes area, split by half: first[t] sums the block's elements 0-15,
+// second[t] elements 16-31 (Q6_K scales each half; in the unpack order pairs 0-3 and 8-11 hold
+// elements 0-15).
+template <int T>
+TM_AVX512 inline void byte_sums(const uint8_t* codes, const int16_t* x, int64_t n_in,
+                                __m512i* first, __m512i* second) {
+  constexpr int C = T <= 2 ? 2 : 1;  // chains per half
+  __m512i ic[2][C][T];
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 2
+    for (int c = 0; c < C; ++c)
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) ic[h][c][t] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+  for (int p = 0; p < 16; ++p) {
+    const int h = (p >> 2) & 1;
+    const int c = (p & 1) % C;
+    const __m512i w =
+        _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * p)));
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t)
+      ic[h][c][t] = _mm512_dpwssd_epi32(ic[h][c][t], w, broadcast_pair(x + t * n_in + 2 * p));
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    first[t] = ic[0][0][t];
+    second[t] = ic[1][0][t];
+    if constexpr (C == 2) {
+      first[t] = _mm512_add_epi32(first[t], ic[0][1][t]);
+      second[t] = _mm512_add_epi32(second[t], ic[1][1][t]);
     }
+  }
+}
+
+// One panel x T tokens: y[t][0..16). Per row (lane) and token this is the batch-invariant
+// definition of matmul_int16.cpp: acc = fma(float(I_j), D_j * xd_b, acc) over sub-blocks j in
+// order, mn = fma(M_b, xs_b, mn) over blocks in order for formats with a min, y = acc + mn.
+template <DType kType, int T>
+TM_AVX512 void panel_tokens(const uint8_t* panel, int64_t n_in, const QuantizedActivations& a,
+                            int64_t t0, float* y, int64_t y_stride) {
+  constexpr size_t kRecord = record_bytes(kType);
+  constexpr bool kHasMin = kType == DType::Q4_1 || kType == DType::Q4_K;
+  const int64_t n_units = n_in / unit_elems(kType);
+  const int16_t* xq = a.codes.data() + t0 * n_in;
+  const float* xd = a.scales.data() + t0 * a.n_blocks;
+  const float* xs = a.sums.data() + t0 * a.n_blocks;
+  __m512 acc[T], mn[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = mn[t] = _mm512_setzero_ps();
+  for (int64_t u = 0; u < n_units; ++u) {
+    const uint8_t* rec = panel + static_cast<size_t>(u) * kRecord;
+    const uint8_t* codes = rec + codes_offset(kType);
+    if constexpr (kType == DType::Q4_K) {
+      const __m512 d = load_f16x16(rec);
+      // -dmin: a sign flip, as the unpacked kernels' unary minus.
+      const __m512 neg_dmin = _mm512_castsi512_ps(
+          _mm512_xor_si512(_mm512_castps_si512(load_f16x16(rec + kF16Bytes)),
+                           _mm512_set1_epi32(static_cast<int32_t>(0x80000000u))));
+      for (int j = 0; j < 8; ++j) {
+        const int64_t b = 8 * u + j;
+        const __m512 dj = _mm512_mul_ps(d, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * j));
+        const __m512 mj =
+            _mm512_mul_ps(neg_dmin, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * (8 + j)));
+        __m512i sum[T];
+        nibble_sums<DType::Q4_1, T>(codes + kNibbleBytes * j, nullptr, xq + b * kQK, n_in, sum);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          acc[t] =
+              _mm512_fmadd_ps(int_to_float(sum[t]), scaled(dj, xd[t * a.n_blocks + b]), acc[t]);
+          mn[t] = _mm512_fmadd_ps(mj, _mm512_set1_ps(xs[t * a.n_blocks + b]), mn[t]);
+        }
+      }
+    } else if constexpr (kType == DType::Q6_K) {
+      const __m512 d = load_f16x16(rec);
+      for (int j = 0; j < 8; ++j) {
+        const int64_t b = 8 * u + j;
+        const __m512 d0 = _mm512_mul_ps(d, load_i8x16(rec + kF16Bytes + kPanelRows * (2 * j)));
+        const __m512 d1 = _mm512_mul_ps(d, load_i8x16(rec + kF16Bytes + kPanelRows * (2 * j + 1)));
+        __m512i first[T], second[T];
+        byte_sums<T>(codes + kByteCodes * j, xq + b * kQK, n_in, first, second);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          acc[t] =
+              _mm512_fmadd_ps(int_to_float(first[t]), scaled(d0, xd[t * a.n_blocks + b]), acc[t]);
+          acc[t] =
+              _mm512_fmadd_ps(int_to_float(second[t]), scaled(d1, xd[t * a.n_blocks + b]), acc[t]);
+        }
+      }
+    } else {
+      const int64_t b = u;
+      __m512i sum[T];
+      if constexpr (kType == DType::Q8_0) {
+        __m512i second[T];
+        byte_sums<T>(codes, xq + b * kQK, n_in, sum, second);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) sum[t] = _mm512_add_epi32(sum[t], second[t]);
+      } else {
+        nibble_sums<kType, T>(codes, rec + kF16Bytes, xq + b * kQK, n_in, sum);
+      }
+      const __m512 d = load_f16x16(rec);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        acc[t] = _mm512_fmadd_ps(int_to_float(sum[t]), scaled(d, xd[t * a.n_blocks + b]), acc[t]);
+      if constexpr (kType == DType::Q4_1) {
+        const __m512 m = load_f16x16(rec + kF16Bytes);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t)
+          mn[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * a.n_blocks + b]), mn[t]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    if constexpr (kHasMin) acc[t] = _mm512_add_ps(acc[t], mn[t]);
     _mm512_storeu_ps(y + t * y_stride, acc[t]);
   }
 }
@@ -170,7 +397,7 @@ template <DType kType>
 TM_AVX512 void packed_rows(const uint8_t* packed, int64_t n_in, const QuantizedActivations& a,
                            int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
                            int64_t row_end) {
-  const size_t panel_bytes = static_cast<size_t>(n_in / kQK) * record_bytes(kType);
+  const size_t panel_bytes = static_cast<size_t>(n_in / unit_elems(kType)) * record_bytes(kType);
   // Token chunks whose int16 activations (2·n_in bytes a token) stay in L2 while every panel of
   // the range runs over them.
   const int64_t chunk = std::max<int64_t>(16, 262144 / (2 * n_in));
@@ -214,64 +441,26 @@ TM_AVX512 void packed_rows(const uint8_t* packed, int64_t n_in, const QuantizedA
 }  // namespace
 
 bool packed_supported(DType type, int64_t n_out, int64_t n_in) {
-  const bool format =
-      type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q5_0 || type == DType::Q8_0;
-  return format && n_out > 0 && n_out % kPanelRows == 0 && n_in > 0 && n_in % kQK == 0 &&
-         cpu_has_avx2() && cpu_has_avx512_vnni();
+  const bool format = type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q5_0 ||
+                      type == DType::Q8_0 || type == DType::Q4_K || type == DType::Q6_K;
+  return format && n_out > 0 && n_out % kPanelRows == 0 && n_in > 0 &&
+         n_in % unit_elems(type) == 0 && cpu_has_avx2() && cpu_has_avx512_vnni();
 }
 
 size_t packed_bytes(DType type, int64_t n_out, int64_t n_in) {
-  return static_cast<size_t>(n_out / kPanelRows) * static_cast<size_t>(n_in / kQK) *
+  return static_cast<size_t>(n_out / kPanelRows) * static_cast<size_t>(n_in / unit_elems(type)) *
          record_bytes(type);
 }
 
 void pack_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in, int64_t row_begin,
                int64_t row_end, uint8_t* out) {
   TM_CHECK(row_begin % kPanelRows == 0 && row_end % kPanelRows == 0, "pack_rows: ragged range");
-  const int64_t nb = n_in / kQK;
+  const int64_t n_units = n_in / unit_elems(type);
   const size_t record = record_bytes(type);
-  const size_t src_block = source_block_bytes(type);
-  const bool four_bit = type != DType::Q8_0;
-  uint8_t c[kQK];
-  for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows) {
-    uint8_t* panel = out + static_cast<size_t>(o0 / kPanelRows * nb) * record;
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* rec = panel + static_cast<size_t>(b) * record;
-      uint8_t* codes = rec + codes_offset(type);
-      if (type == DType::Q5_0) std::memset(rec + kScaleBytes, 0, kHighBitBytes);
-      for (int r = 0; r < kPanelRows; ++r) {
-        const uint8_t* src =
-            W + static_cast<size_t>(o0 + r) * w_row_bytes + static_cast<size_t>(b) * src_block;
-        std::memcpy(rec + 2 * r, src, 2);                                              // d
-        if (format_has_min(type)) std::memcpy(rec + kScaleBytes + 2 * r, src + 2, 2);  // m
-        block_codes(type, src, c);
-        if (four_bit) {
-          auto nib = [&](int s) { return c[element_at(s)] & 0x0f; };
-          for (int g = 0; g < 8; ++g) {
-            codes[32 * g + 2 * r] = static_cast<uint8_t>(nib(4 * g) | nib(4 * g + 2) << 4);
-            codes[32 * g + 2 * r + 1] = static_cast<uint8_t>(nib(4 * g + 1) | nib(4 * g + 3) << 4);
-          }
-          if (type == DType::Q5_0) {
-            // Group g: a 32-bit lane mask per pair vector, bit 2r / 2r + 1 = the high bit of
-            // row r's first / second code in it.
-            auto high = [&](int s) { return static_cast<uint32_t>(c[element_at(s)] >> 4); };
-            for (int g = 0; g < 8; ++g) {
-              uint32_t m[2];
-              std::memcpy(m, rec + kScaleBytes + 8 * g, sizeof m);
-              m[0] |= (high(4 * g) << (2 * r)) | (high(4 * g + 1) << (2 * r + 1));
-              m[1] |= (high(4 * g + 2) << (2 * r)) | (high(4 * g + 3) << (2 * r + 1));
-              std::memcpy(rec + kScaleBytes + 8 * g, m, sizeof m);
-            }
-          }
-        } else {
-          for (int p = 0; p < 16; ++p) {
-            codes[32 * p + 2 * r] = c[element_at(2 * p)];
-            codes[32 * p + 2 * r + 1] = c[element_at(2 * p + 1)];
-          }
-        }
-      }
-    }
-  }
+  for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows)
+    for (int64_t u = 0; u < n_units; ++u)
+      pack_record(type, W, w_row_bytes, o0, u,
+                  out + static_cast<size_t>(o0 / kPanelRows * n_units + u) * record);
 }
 
 void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const float* x,
@@ -294,6 +483,12 @@ void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const f
       break;
     case DType::Q8_0:
       packed_rows<DType::Q8_0>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
+      break;
+    case DType::Q4_K:
+      packed_rows<DType::Q4_K>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
+      break;
+    case DType::Q6_K:
+      packed_rows<DType::Q6_K>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
       break;
     default:
       TM_CHECK(false, "matmul_rows_packed: unsupported format");

@@ -7,19 +7,19 @@
 // tokens). Doing the interleave once at load leaves the per-step kernels a linear stream of
 // loads, widenings and vpdpwssd.
 //
-// Same bytes as the source: a panel-block record holds, for 16 rows and one block of 32, the 16
-// f16 scales, (Q4_1) the 16 f16 mins, (Q5_0) the codes' high bits, then the codes arranged so
-// one 256-bit load widened to 16-bit lanes yields, per row, the int32 pairs the activations are
-// broadcast against:
-//   Q4_0 / Q4_1 / Q5_0: 8 groups of 32 bytes; group g, row r: bytes (A, B) with
-//     A = n[e(4g)] | n[e(4g+2)] << 4,  B = n[e(4g+1)] | n[e(4g+3)] << 4  (n = low 4 bits),
-//     so the low nibbles of (A, B) are activation pair 2g and the high nibbles pair 2g+1;
-//     Q5_0's high bits: per group two 32-bit lane masks (pairs 2g and 2g+1), bit 2r / 2r+1 =
-//     row r's first / second code's bit 4;
-//   Q8_0: 16 pairs of 32 bytes; pair p, row r: bytes c[e(2p)], c[e(2p+1)].
+// A record holds, for 16 rows and one block of 32 (K formats: one super-block of 256), the
+// scales, then the codes arranged so one 256-bit load widened to 16-bit lanes yields, per row,
+// the int32 pairs the activations are broadcast against (record layouts and sizes per format
+// are listed in matmul_packed.cpp; legacy formats keep the file's size, Q4_K +2.8%, Q6_K +30%):
+//   nibble codes (Q4_0, Q4_1, Q5_0, each Q4_K sub-block): 8 groups of 32 bytes; group g,
+//     row r: bytes (A, B) with A = n[e(4g)] | n[e(4g+2)] << 4, B = n[e(4g+1)] | n[e(4g+3)] << 4
+//     (n = low 4 bits), so the low nibbles of (A, B) are activation pair 2g and the high
+//     nibbles pair 2g+1; Q5_0's fifth bits: per group two 32-bit lane masks (pairs 2g and
+//     2g+1), bit 2r / 2r+1 = row r's first / second code's bit 4;
+//   byte codes (Q8_0, each Q6_K block of 32 as q - 32): 16 pairs of 32 bytes; pair p, row r:
+//     bytes c[e(2p)], c[e(2p+1)].
 // c[k] is the row's code for element k of the block and e(s) the element at position s of the
-// activations' unpack order (int16_activations.h). Records are [panel][block]; a panel is the
-// n_in/32 records of its 16 rows.
+// activations' unpack order (int16_activations.h). Records are [panel][block].
 //
 // Results are bit-identical to matmul_rows_int16_invariant (the batch-invariant definition in
 // matmul_int16.cpp: exact int32 sub-block sums, then the same float operations in the same
@@ -36,11 +36,11 @@ namespace tmill::cpu::detail {
 
 // Panels are kPanelRows (16, matmul_avx2.h) rows.
 
-// Whether a weight [n_out][n_in] of `type` can be packed on this CPU: Q4_0, Q4_1, Q5_0 or Q8_0,
-// n_out a multiple of 16, n_in of 32, and AVX-512 VNNI present.
+// Whether a weight [n_out][n_in] of `type` can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q8_0,
+// Q4_K or Q6_K, n_out a multiple of 16 (n_in is whole blocks), and AVX-512 VNNI present.
 bool packed_supported(DType type, int64_t n_out, int64_t n_in);
 
-// Bytes of the packed copy (= n_out x the format's row bytes).
+// Bytes of the packed copy.
 size_t packed_bytes(DType type, int64_t n_out, int64_t n_in);
 
 // Packs rows [row_begin, row_end) (multiples of 16) of W (rows w_row_bytes apart) into `out`,
