@@ -428,48 +428,55 @@ def test_a_flooding_tenant_does_not_starve_another(start_server):
             time.sleep(max(0.0, 1 / rate_b - (time.monotonic() - t0)))
         return out
 
-    ttft(server.url, quiet, prompt)  # warm-up
-    alone = paced_b(20)
+    def measure():
+        ttft(server.url, quiet, prompt)  # warm-up
+        alone = paced_b(20)
+        stop = threading.Event()
 
-    stop = threading.Event()
+        def flood_one():
+            helpers.post_json(
+                server.url,
+                "/v1/completions",
+                {"model": MODEL, "prompt": prompt, "max_tokens": 8, "ignore_eos": True},
+                headers=bearer(flood),
+                timeout=120,
+            )
 
-    def flood_one():
-        helpers.post_json(
-            server.url,
-            "/v1/completions",
-            {"model": MODEL, "prompt": prompt, "max_tokens": 8, "ignore_eos": True},
-            headers=bearer(flood),
-            timeout=120,
-        )
+        pool = concurrent.futures.ThreadPoolExecutor(64)
+        futures = []
 
-    pool = concurrent.futures.ThreadPoolExecutor(64)
-    futures = []
+        def flooder():
+            next_t = time.monotonic()
+            while not stop.is_set():
+                futures.append(pool.submit(flood_one))
+                next_t += 1 / (10 * rate_b)
+                time.sleep(max(0.0, next_t - time.monotonic()))
 
-    def flooder():
-        next_t = time.monotonic()
-        while not stop.is_set():
-            futures.append(pool.submit(flood_one))
-            next_t += 1 / (10 * rate_b)
-            time.sleep(max(0.0, next_t - time.monotonic()))
+        t = threading.Thread(target=flooder)
+        t.start()
+        time.sleep(2)
+        contended = paced_b(20)
+        stop.set()
+        t.join()
+        for f in futures:
+            f.result()
+        pool.shutdown()
+        print(f"B TTFT alone p50 {statistics.median(alone):.3f} p99 {p99(alone):.3f}; "
+              f"with A flooding p50 {statistics.median(contended):.3f} p99 {p99(contended):.3f}")
+        return alone, contended
 
-    t = threading.Thread(target=flooder)
-    t.start()
-    time.sleep(2)
-    contended = paced_b(20)
-    stop.set()
-    t.join()
-    for f in futures:
-        f.result()
-    pool.shutdown()
-    print(f"B TTFT alone p50 {statistics.median(alone):.3f} p99 {p99(alone):.3f}; "
-          f"with A flooding p50 {statistics.median(contended):.3f} p99 {p99(contended):.3f}")
-    # The bar is 2x. On the 2-core CI machine B's TTFT under the flood is bounded by the
-    # loaded batch's step time (every step carries A's decodes and prefills, and the client
-    # threads compete for the same cores): measured ~6x (p99 0.59 s vs 0.093 s). Fair share keeps
-    # B out of A's queue, which is what CI checks (queueing behind A's backlog costs seconds);
-    # TOKENMILL_STRICT_FAIRNESS=1 asserts the 2x bar itself.
-    factor = 2 if os.environ.get("TOKENMILL_STRICT_FAIRNESS") == "1" else 10
-    assert p99(contended) <= factor * p99(alone), (alone, contended)
+    # The bar: B's p99 TTFT under A's flood within 2x of B alone. Measured on this
+    # 2-core machine kind, quiet: 1.34-1.54x (and 0.89x) in four runs. p99 of 20 samples is a
+    # maximum, and one scheduling hiccup of the shared machine can exceed the bar, so CI measures
+    # again (at most three times in all) before failing; a broken fair share fails every time
+    # (B then queues behind A's backlog: seconds, not tens of ms).
+    # TOKENMILL_STRICT_FAIRNESS=1 allows one measurement only.
+    attempts = 1 if os.environ.get("TOKENMILL_STRICT_FAIRNESS") == "1" else 3
+    for attempt in range(attempts):
+        alone, contended = measure()
+        if p99(contended) <= 2 * p99(alone):
+            break
+    assert p99(contended) <= 2 * p99(alone), (alone, contended)
 
 
 @pytest.mark.slow
