@@ -167,7 +167,10 @@ Status bench(const BenchArgs& a) {
   const int32_t per_seq = std::max(a.n_prompt, a.n_gen + 1) + 1;
   if (per_seq > m.hparams().n_ctx_train)
     return fail("-p/-n exceed the model's context of ", m.hparams().n_ctx_train, " tokens");
-  TM_ASSIGN(auto kv, m.create_kv_cache(per_seq * std::max(max_seqs, 1)));
+  // Each sequence reserves whole blocks, so size the pool in whole blocks per sequence.
+  constexpr int32_t kBlock = 16;
+  const int32_t per_seq_blocks = (per_seq + kBlock - 1) / kBlock;
+  TM_ASSIGN(auto kv, m.create_kv_cache(per_seq_blocks * kBlock * std::max(max_seqs, 1), kBlock));
 
   std::vector<Measurement> results;
   if (a.n_prompt > 0) results.push_back({"pp" + std::to_string(a.n_prompt), 1, {}});

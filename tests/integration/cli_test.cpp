@@ -112,6 +112,11 @@ TEST(Cli, BenchPrintsOneJsonObjectPerTest) {
     }
   }
   EXPECT_EQ(tests, (std::vector<std::string>{"pp16", "tg4", "batch1", "batch3"}));
+  // Decode only, lengths that are not whole KV blocks: the pool still fits every sequence.
+  const Result decode_only =
+      run("bench -m " + kSynthetic + "tiny-Q8_0.gguf -p 0 -n 20 -r 1 --batch 16 -t 2 --json", "",
+          Stderr::Discard);
+  EXPECT_EQ(decode_only.exit_code, 0) << decode_only.output;
   Result bad = run("bench -m " + kSynthetic + "tiny-Q8_0.gguf --batch 2,x");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("'x' is not a sequence count"), std::string::npos) << bad.output;
