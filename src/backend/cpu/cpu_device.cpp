@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backend/cpu/activation.h"
 #include "backend/cpu/attention.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/matmul_avx2.h"
@@ -300,17 +301,10 @@ void CpuDevice::gated_activation(const Tensor& gate, const Tensor& up, Activatio
       const float* g = gate.row<const float>(r);
       const float* u = up.row<const float>(r);
       float* o = out.row<float>(r);
-      for (int64_t i = 0; i < gate.cols(); ++i) {
-        const float x = g[i];
-        float a;
-        if (act == Activation::Silu) {
-          a = x / (1.0f + std::exp(-x));
-        } else {  // GELU, tanh approximation
-          constexpr float kSqrt2OverPi = 0.7978845608028654f;
-          a = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
-        }
-        o[i] = a * u[i];
-      }
+      if (act == Activation::Silu)
+        cpu::gated_silu(g, u, o, gate.cols());
+      else
+        cpu::gated_gelu(g, u, o, gate.cols());
     }
   });
 }
