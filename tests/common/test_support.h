@@ -3,8 +3,10 @@
 #pragma once
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -15,7 +17,17 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace tmill::testing {
+
+// A file path under the test temp dir that no other test process or call uses: ctest runs the
+// tests of one binary as parallel processes, so a fixed name is a race between them.
+inline std::string unique_temp_path(const std::string& stem, const std::string& suffix = "") {
+  static std::atomic<int> counter{0};
+  return ::testing::TempDir() + "/" + stem + "_" + std::to_string(::getpid()) + "_" +
+         std::to_string(counter.fetch_add(1)) + suffix;
+}
 
 // $TOKENMILL_MODELS, else ~/.cache/tokenmill/models (as the tokenmill binary resolves them).
 inline std::string models_dir() {

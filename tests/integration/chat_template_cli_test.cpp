@@ -22,14 +22,16 @@ struct Result {
 
 // Runs `tokenmill args` with `input` on stdin.
 Result run(const std::string& args, const std::string& input) {
-  const std::string dir = testing::TempDir();
-  const std::string in_path = dir + "/tm_chat_in.json", err_path = dir + "/tm_chat_err.txt";
+  const std::string in_path = tmill::testing::unique_temp_path("tm_chat_in", ".json");
+  const std::string err_path = tmill::testing::unique_temp_path("tm_chat_err", ".txt");
   { std::ofstream(in_path, std::ios::binary) << input; }
   const std::string cmd = kBin + " " + args + " < " + in_path + " 2> " + err_path;
   tmill::testing::CommandResult c = tmill::testing::run_shell(cmd);
   Result r{c.exit_code, std::move(c.output), ""};
   std::ifstream err(err_path);
   r.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
+  std::remove(in_path.c_str());
+  std::remove(err_path.c_str());
   return r;
 }
 

@@ -33,7 +33,7 @@ Result run(const std::string& args, const std::string& env = "",
 
 TEST(Cli, LogitsWritesRowMajorFloat32MatchingLlamaCpp) {
   const std::string tokens = tmill::testing::token_list(kSynthetic + "tokens.csv");
-  const std::string out = testing::TempDir() + "/tm_logits.bin";
+  const std::string out = tmill::testing::unique_temp_path("tm_logits", ".bin");
   Result r = run("logits -m " + kSynthetic + "tiny-F16.gguf --tokens " + tokens + " --out " + out +
                  " -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -80,7 +80,7 @@ TEST(Cli, UnknownModelPathAndCorruptFilesAreCleanErrors) {
   Result r = run("run -m /nonexistent/model.gguf -p hi");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("no such model file"), std::string::npos) << r.output;
-  const std::string bad = testing::TempDir() + "/tm_bad.gguf";
+  const std::string bad = tmill::testing::unique_temp_path("tm_bad", ".gguf");
   {
     std::ofstream f(bad, std::ios::binary);
     f << "GGUF\x03\x00\x00\x00garbage";

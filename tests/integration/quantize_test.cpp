@@ -24,7 +24,7 @@ Result tokenmill(const std::string& args) {
 }
 
 std::vector<float> logits_of(const std::string& model) {
-  const std::string out = testing::TempDir() + "/tm_quantize_logits.bin";
+  const std::string out = tmill::testing::unique_temp_path("tm_quantize_logits", ".bin");
   const Result r =
       tokenmill("logits -m " + model + " --tokens " +
                 tmill::testing::token_list(kSynthetic + "tokens.csv") + " --out " + out + " -t 2");
@@ -105,7 +105,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& p) { return std::string(p.param.type); });
 
 TEST(QuantizeErrors, BadInvocationsFailWithClearMessages) {
-  const std::string out = testing::TempDir() + "/tm_quantize_bad.gguf";
+  const std::string out = tmill::testing::unique_temp_path("tm_quantize_bad", ".gguf");
   Result r = tokenmill("quantize " + kF32 + " " + out + " Q4_K_X");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("unknown quantization type 'Q4_K_X'"), std::string::npos) << r.output;
