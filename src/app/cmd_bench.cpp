@@ -168,9 +168,9 @@ Status bench(const BenchArgs& a) {
   if (per_seq > m.hparams().n_ctx_train)
     return fail("-p/-n exceed the model's context of ", m.hparams().n_ctx_train, " tokens");
   // Each sequence reserves whole blocks, so size the pool in whole blocks per sequence.
-  constexpr int32_t kBlock = 16;
+  constexpr int32_t kBlock = model::kDefaultKvBlockSize;
   const int32_t per_seq_blocks = (per_seq + kBlock - 1) / kBlock;
-  TM_ASSIGN(auto kv, m.create_kv_cache(per_seq_blocks * kBlock * std::max(max_seqs, 1), kBlock));
+  TM_ASSIGN(auto kv, m.create_kv_cache(per_seq_blocks * kBlock * std::max(max_seqs, 1)));
 
   std::vector<Measurement> results;
   if (a.n_prompt > 0) results.push_back({"pp" + std::to_string(a.n_prompt), 1, {}});

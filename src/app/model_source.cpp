@@ -72,19 +72,17 @@ void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invarian
   if (batch_invariant_by_default) {
     cmd->add_flag_callback(
         "--no-batch-invariant", [] { g_batch_invariant = false; },
-        "for weights without packed panels (formats other than Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K, or a "
-        "CPU "
-        "without AVX-512 VNNI), use the kernels whose per-token results depend on how many "
-        "tokens are batched (faster single-sequence decode there); by default every token's "
-        "results are bit-identical whatever else is batched (packed weights always are)");
+        "for weights without packed panels (formats other than Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K, "
+        "or a CPU without AVX-512 VNNI), use the kernels whose per-token results depend on how "
+        "many tokens are batched (faster single-sequence decode there); by default every "
+        "token's results are bit-identical whatever else is batched (packed weights always are)");
   } else {
     cmd->add_flag_callback(
         "--batch-invariant", [] { g_batch_invariant = true; },
         "use the batch-invariant kernels `serve` uses by default for every weight (every "
         "token's results bit-identical whatever else is batched; packed "
-        "Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K "
-        "weights on AVX-512 VNNI CPUs always are; for other weights single-sequence decode is "
-        "slower)");
+        "Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K weights on AVX-512 VNNI CPUs always are; for other "
+        "weights single-sequence decode is slower)");
   }
 }
 

@@ -29,7 +29,7 @@ struct EngineOptions {
   int32_t kv_blocks = 0;      // KV pool size in blocks; 0: derive from kv_bytes
   int64_t kv_bytes =
       0;  // KV pool size in bytes when kv_blocks is 0; 0: n_ctx * max_running worth, capped
-  int32_t block_size = 16;   // tokens per KV block
+  int32_t block_size = model::kDefaultKvBlockSize;  // tokens per KV block
   int32_t max_queue = 256;   // waiting requests beyond this are rejected (QueueFull)
   bool prefix_cache = true;  // reuse KV blocks of identical prompt prefixes
   HardwareRates hardware;    // prices each step's cost and energy (zeros: costs are 0)

@@ -16,6 +16,9 @@
 
 namespace tmill::model {
 
+// Tokens per KV block unless a caller chooses otherwise.
+inline constexpr int32_t kDefaultKvBlockSize = 16;
+
 class KvCache {
  public:
   static Expected<std::unique_ptr<KvCache>> create(backend::Device& device, const HParams& hp,

@@ -36,7 +36,8 @@ class Model {
   // positions <= its own.
   Status forward(const Batch& batch, KvCache& kv, std::span<float> logits);
 
-  Expected<std::unique_ptr<KvCache>> create_kv_cache(int32_t n_ctx_tokens, int32_t block_size = 16);
+  Expected<std::unique_ptr<KvCache>> create_kv_cache(int32_t n_ctx_tokens,
+                                                     int32_t block_size = kDefaultKvBlockSize);
 
  private:
   Model(gguf::File file, backend::Device& device, HParams hp, Weights w, ModelOptions options);

@@ -166,6 +166,22 @@ inline void pack_k_scales(const uint8_t sc[8], const uint8_t m[8], uint8_t packe
   }
 }
 
+// Q6_K: the 256 codes of a super-block minus 32 (in [-32, 31]), by element; layout at
+// BlockQ6_K. Element e is in sub-block e / 16.
+inline void q6_k_codes(const BlockQ6_K& b, int8_t q[kQK_K]) {
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* ql = b.ql + 64 * h;
+    const uint8_t* qh = b.qh + 32 * h;
+    int8_t* out = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      out[l] = static_cast<int8_t>(((ql[l] & 15) | (qh[l] & 3) << 4) - 32);
+      out[l + 32] = static_cast<int8_t>(((ql[l + 32] & 15) | (qh[l] >> 2 & 3) << 4) - 32);
+      out[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4) - 32);
+      out[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (qh[l] >> 6 & 3) << 4) - 32);
+    }
+  }
+}
+
 // Q3_K: sixteen 6-bit scales (stored biased by +32) packed in 12 bytes; layout at BlockQ3_K.
 inline void unpack_q3_k_scales(const uint8_t packed[12], int8_t scale[16]) {
   for (int s = 0; s < 16; ++s) {

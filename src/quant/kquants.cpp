@@ -107,24 +107,11 @@ void dequantize_q6_k(const void* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const auto b = load_block<BlockQ6_K>(src, i);
     const float d = f16_to_f32(b.d);
+    int8_t q[kQK_K];
+    q6_k_codes(b, q);
     float* y = dst + i * kQK_K;
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = b.ql + 64 * h;
-      const uint8_t* qh = b.qh + 32 * h;
-      const int8_t* sc = b.scales + 8 * h;
-      float* yh = y + 128 * h;
-      for (int l = 0; l < 32; ++l) {
-        const int s = l / 16;
-        const int q0 = ((ql[l] & 15) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q1 = ((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        yh[l] = (d * static_cast<float>(sc[s])) * static_cast<float>(q0);
-        yh[l + 32] = (d * static_cast<float>(sc[s + 2])) * static_cast<float>(q1);
-        yh[l + 64] = (d * static_cast<float>(sc[s + 4])) * static_cast<float>(q2);
-        yh[l + 96] = (d * static_cast<float>(sc[s + 6])) * static_cast<float>(q3);
-      }
-    }
+    for (int e = 0; e < kQK_K; ++e)
+      y[e] = (d * static_cast<float>(b.scales[e / 16])) * static_cast<float>(q[e]);
   }
 }
 

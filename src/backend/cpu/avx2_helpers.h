@@ -6,12 +6,31 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 #define TM_AVX2 __attribute__((target("avx2,fma,f16c")))
+// The AVX-512 VNNI kernel variants (call only when cpu_has_avx512_vnni()).
+#define TM_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace tmill::cpu::detail {
+
+// Runs f(std::integral_constant<int, T>{}, t) for t = begin, begin + kMax, ... < end, with
+// T = min(kMax, end - t): the kernels take their token count as a template argument (their
+// per-token registers are unrolled over it).
+template <int kMax, class F>
+inline void for_token_groups(int64_t begin, int64_t end, F&& f) {
+  for (int64_t t = begin; t < end; t += kMax) {
+    const int64_t n = std::min<int64_t>(kMax, end - t);
+    [&]<int... k>(std::integer_sequence<int, k...>) {
+      (void)((n == k + 1 && (f(std::integral_constant<int, k + 1>{}, t), true)) || ...);
+    }
+    (std::make_integer_sequence<int, kMax>{});
+  }
+}
 
 TM_AVX2 inline float load_f16(const uint8_t* p) {
   uint16_t h;

@@ -94,8 +94,8 @@ Expected<Tensor> CpuDevice::upload_weight(const Tensor& host) {
   Tensor t = host;
   t.device = this;
   t.packed = nullptr;
-  // Weights the int16 VNNI kernels can use get a packed copy (matmul_packed.h): the same size
-  // as the file's tensor, paid once here instead of a panel repack in every call.
+  // Weights the int16 VNNI kernels can use get a packed copy (matmul_packed.h; about the
+  // file's size), paid once here instead of a panel repack in every call.
   if (repacks() && host.ne[2] == 1 && host.ne[3] == 1 &&
       cpu::detail::packed_supported(host.type, host.rows(), host.cols())) {
     const size_t bytes = cpu::detail::packed_bytes(host.type, host.rows(), host.cols());

@@ -542,26 +542,10 @@ TM_AVX2 void dispatch_tokens(DType type, const uint8_t* W, size_t w_row_bytes, i
   constexpr int64_t kStripRows = 16;
   for (int64_t strip = row_begin; strip < row_end; strip += kStripRows) {
     const int64_t strip_end = std::min(row_end, strip + kStripRows);
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
-      switch (std::min<int64_t>(4, n_tokens - t0)) {
-        case 1:
-          rows_for_tokens<1, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, strip,
-                                      strip_end);
-          break;
-        case 2:
-          rows_for_tokens<2, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, strip,
-                                      strip_end);
-          break;
-        case 3:
-          rows_for_tokens<3, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, strip,
-                                      strip_end);
-          break;
-        default:
-          rows_for_tokens<4, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y, y_stride, strip,
-                                      strip_end);
-          break;
-      }
-    }
+    for_token_groups<4>(0, n_tokens, [&](auto tokens, int64_t t0) {
+      rows_for_tokens<decltype(tokens)::value, kHasMin>(type, W, w_row_bytes, n_in, a, t0, y,
+                                                        y_stride, strip, strip_end);
+    });
   }
 }
 
@@ -855,12 +839,10 @@ TM_AVX2 void panel8_tokens(const Panel16& pn, int half, int64_t n_in, const Quan
 
 }  // namespace
 
-// AVX-512 VNNI variant of panel8_tokens: all 16 rows of the panel in one register, vpdpwssd
-// for the multiply-add. Same operations per lane, so bit-identical to the AVX2 kernel.
-#define TM_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
-
 namespace {
 
+// AVX-512 VNNI variant of panel8_tokens: all 16 rows of the panel in one register, vpdpwssd
+// for the multiply-add. Same operations per lane, so bit-identical to the AVX2 kernel.
 template <int T, class F>
 TM_AVX512 void panel16_tokens_vnni(const Panel16& pn, int64_t n_in, const QuantizedActivations& a,
                                    int64_t t0, float* y, int64_t y_stride, int valid) {
@@ -960,58 +942,18 @@ TM_AVX2 void inv_rows(const uint8_t* W, size_t w_row_bytes, int64_t n_in,
       pack_panel16<F>(rows, n_in, pn);
       const int valid = static_cast<int>(std::min<int64_t>(16, row_end - o0));
       if (vnni) {
-        constexpr int kT = 8;
-        for (int64_t t = c0; t < c1; t += kT) {
-          float* yt = y + t * y_stride + o0;
-          switch (std::min<int64_t>(kT, c1 - t)) {
-            case 1:
-              panel16_tokens_vnni<1, F>(pn, n_in, a, t, yt, y_stride, valid);
-              break;
-            case 2:
-              panel16_tokens_vnni<2, F>(pn, n_in, a, t, yt, y_stride, valid);
-              break;
-            case 3:
-              panel16_tokens_vnni<3, F>(pn, n_in, a, t, yt, y_stride, valid);
-              break;
-            case 4:
-              panel16_tokens_vnni<4, F>(pn, n_in, a, t, yt, y_stride, valid);
-              break;
-            case 5:
-              panel16_tokens_vnni<5, F>(pn, n_in, a, t, yt, y_stride, valid);
-              break;
-            case 6:
-              panel16_tokens_vnni<6, F>(pn, n_in, a, t, yt, y_stride, valid);
-              break;
-            case 7:
-              panel16_tokens_vnni<7, F>(pn, n_in, a, t, yt, y_stride, valid);
-              break;
-            default:
-              panel16_tokens_vnni<8, F>(pn, n_in, a, t, yt, y_stride, valid);
-              break;
-          }
-        }
+        for_token_groups<8>(c0, c1, [&](auto tokens, int64_t t) {
+          panel16_tokens_vnni<decltype(tokens)::value, F>(pn, n_in, a, t, y + t * y_stride + o0,
+                                                          y_stride, valid);
+        });
         continue;
       }
-      constexpr int kT = 4;
       for (int half = 0; half < 2 && 8 * half < valid; ++half) {
         const int v8 = std::min(8, valid - 8 * half);
-        for (int64_t t = c0; t < c1; t += kT) {
-          float* yt = y + t * y_stride + o0 + 8 * half;
-          switch (std::min<int64_t>(kT, c1 - t)) {
-            case 1:
-              panel8_tokens<1, F>(pn, half, n_in, a, t, yt, y_stride, v8);
-              break;
-            case 2:
-              panel8_tokens<2, F>(pn, half, n_in, a, t, yt, y_stride, v8);
-              break;
-            case 3:
-              panel8_tokens<3, F>(pn, half, n_in, a, t, yt, y_stride, v8);
-              break;
-            default:
-              panel8_tokens<4, F>(pn, half, n_in, a, t, yt, y_stride, v8);
-              break;
-          }
-        }
+        for_token_groups<4>(c0, c1, [&](auto tokens, int64_t t) {
+          panel8_tokens<decltype(tokens)::value, F>(pn, half, n_in, a, t,
+                                                    y + t * y_stride + o0 + 8 * half, y_stride, v8);
+        });
       }
     }
   }

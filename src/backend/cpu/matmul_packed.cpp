@@ -7,12 +7,11 @@
 #include <cstdint>
 #include <cstring>
 
+#include "backend/cpu/avx2_helpers.h"
 #include "backend/cpu/int16_activations.h"
 #include "backend/cpu/matmul_avx2.h"
 #include "core/check.h"
 #include "quant/blocks.h"
-
-#define TM_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace tmill::cpu::detail {
 namespace {
@@ -60,23 +59,6 @@ constexpr size_t record_bytes(DType type) {
 
 // Element of the block at position s of the activations' unpack order.
 constexpr int element_at(int s) { return s < 8 ? s : s < 16 ? s + 8 : s < 24 ? s - 8 : s; }
-
-size_t source_unit_bytes(DType type) {
-  switch (type) {
-    case DType::Q4_0:
-      return sizeof(quant::BlockQ4_0);
-    case DType::Q4_1:
-      return sizeof(quant::BlockQ4_1);
-    case DType::Q5_0:
-      return sizeof(quant::BlockQ5_0);
-    case DType::Q4_K:
-      return sizeof(quant::BlockQ4_K);
-    case DType::Q6_K:
-      return sizeof(quant::BlockQ6_K);
-    default:
-      return sizeof(quant::BlockQ8_0);
-  }
-}
 
 // ---- packing (scalar; once per weight at load) ----
 
@@ -129,22 +111,6 @@ void legacy_codes(DType type, const uint8_t* block, uint8_t* c) {
   }
 }
 
-// Q6_K: the 256 codes of a super-block minus 32, by element (blocks.h has the bit layout).
-void q6_k_codes(const uint8_t* src, int8_t* q) {
-  const auto blk = quant::load_block<quant::BlockQ6_K>(src, 0);
-  for (int h = 0; h < 2; ++h) {
-    const uint8_t* ql = blk.ql + 64 * h;
-    const uint8_t* qh = blk.qh + 32 * h;
-    int8_t* out = q + 128 * h;
-    for (int l = 0; l < 32; ++l) {
-      out[l] = static_cast<int8_t>(((ql[l] & 15) | (qh[l] & 3) << 4) - 32);
-      out[l + 32] = static_cast<int8_t>(((ql[l + 32] & 15) | (qh[l] >> 2 & 3) << 4) - 32);
-      out[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4) - 32);
-      out[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (qh[l] >> 6 & 3) << 4) - 32);
-    }
-  }
-}
-
 // One record: unit u of rows [o0, o0 + 16).
 void pack_record(DType type, const uint8_t* W, size_t w_row_bytes, int64_t o0, int64_t u,
                  uint8_t* rec) {
@@ -152,7 +118,7 @@ void pack_record(DType type, const uint8_t* W, size_t w_row_bytes, int64_t o0, i
   uint8_t* codes = rec + codes_offset(type);
   for (int r = 0; r < kPanelRows; ++r) {
     const uint8_t* src = W + static_cast<size_t>(o0 + r) * w_row_bytes +
-                         static_cast<size_t>(u) * source_unit_bytes(type);
+                         static_cast<size_t>(u * info(type).block_bytes);
     uint8_t c[kQK];
     switch (type) {
       case DType::Q4_K: {
@@ -179,7 +145,7 @@ void pack_record(DType type, const uint8_t* W, size_t w_row_bytes, int64_t o0, i
         for (int s = 0; s < 16; ++s)
           rec[kF16Bytes + kPanelRows * s + r] = static_cast<uint8_t>(blk.scales[s]);
         int8_t q[kQK_K];
-        q6_k_codes(src, q);
+        quant::q6_k_codes(blk, q);
         for (int j = 0; j < 8; ++j)
           put_bytes(codes + kByteCodes * j, r, reinterpret_cast<const uint8_t*>(q + kQK * j));
         break;
@@ -405,35 +371,10 @@ TM_AVX512 void packed_rows(const uint8_t* packed, int64_t n_in, const QuantizedA
     const int64_t c1 = std::min(n_tokens, c0 + chunk);
     for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows) {
       const uint8_t* panel = packed + static_cast<size_t>(o0 / kPanelRows) * panel_bytes;
-      for (int64_t t = c0; t < c1; t += 8) {
-        float* yt = y + t * y_stride + o0;
-        switch (std::min<int64_t>(8, c1 - t)) {
-          case 1:
-            panel_tokens<kType, 1>(panel, n_in, a, t, yt, y_stride);
-            break;
-          case 2:
-            panel_tokens<kType, 2>(panel, n_in, a, t, yt, y_stride);
-            break;
-          case 3:
-            panel_tokens<kType, 3>(panel, n_in, a, t, yt, y_stride);
-            break;
-          case 4:
-            panel_tokens<kType, 4>(panel, n_in, a, t, yt, y_stride);
-            break;
-          case 5:
-            panel_tokens<kType, 5>(panel, n_in, a, t, yt, y_stride);
-            break;
-          case 6:
-            panel_tokens<kType, 6>(panel, n_in, a, t, yt, y_stride);
-            break;
-          case 7:
-            panel_tokens<kType, 7>(panel, n_in, a, t, yt, y_stride);
-            break;
-          default:
-            panel_tokens<kType, 8>(panel, n_in, a, t, yt, y_stride);
-            break;
-        }
-      }
+      for_token_groups<8>(c0, c1, [&](auto tokens, int64_t t) {
+        panel_tokens<kType, decltype(tokens)::value>(panel, n_in, a, t, y + t * y_stride + o0,
+                                                     y_stride);
+      });
     }
   }
 }
