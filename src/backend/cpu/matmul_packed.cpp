@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/avx2_helpers.h"
 #include "backend/cpu/int16_activations.h"
@@ -26,13 +27,15 @@ using quant::kQK_K;
 //   Q5_0:  d | high-bit masks (64 B) | codes (nibbles)           352 B = 16 x 22
 //   Q8_0:  d | codes (bytes, 512 B)                              544 B = 16 x 34
 //   Q4_K:  d | dmin | sc[8] | m[8] (u8) | 8 x codes (nibbles)   2368 B = 16 x 148 (file: 144)
-//   Q6_K:  d | sc[16] (i8) | 8 x codes (bytes, q - 32)          4384 B = 16 x 274 (file: 210)
-// Q6_K's 6-bit codes are stored as bytes: a denser form would need more widening work per
-// multiply-add than the 30% of extra bytes costs.
+//   Q6_K:  d | sc[16] (i8) | 8 x codes (six bits)              3360 B = 16 x 210, as the file
+// Q6_K keeps its 6 bits per weight: decode reads every weight once per token from DRAM, and the
+// shifts and masks that take them apart cost less there than the 30% more bytes of a
+// byte-per-code layout (numbers in docs/architecture.md, "Packed panels").
 constexpr size_t kF16Bytes = 2 * kPanelRows;
 constexpr size_t kHighBitBytes = 8 * 8;
 constexpr size_t kNibbleBytes = kQK * kPanelRows / 2;
 constexpr size_t kByteCodes = kQK * kPanelRows;
+constexpr size_t kSixBitBytes = kQK * kPanelRows * 6 / 8;
 
 constexpr bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
 constexpr int64_t unit_elems(DType type) { return is_k(type) ? kQK_K : kQK; }
@@ -51,7 +54,7 @@ constexpr size_t codes_offset(DType type) {
   }
 }
 constexpr size_t block_codes_bytes(DType type) {
-  return type == DType::Q8_0 || type == DType::Q6_K ? kByteCodes : kNibbleBytes;
+  return type == DType::Q8_0 ? kByteCodes : type == DType::Q6_K ? kSixBitBytes : kNibbleBytes;
 }
 constexpr size_t record_bytes(DType type) {
   return codes_offset(type) + block_codes_bytes(type) * static_cast<size_t>(unit_elems(type) / kQK);
@@ -82,6 +85,24 @@ void put_high_bits(uint8_t* masks, int r, const uint8_t* c) {
     m[1] |= (high(4 * g + 2) << (2 * r)) | (high(4 * g + 3) << (2 * r + 1));
     std::memcpy(masks + 8 * g, m, sizeof m);
   }
+}
+
+// Q6_K: row r's 32 codes (0..63) into a six-bit codes area of 2 triples x 3 x 64 bytes. Triple
+// m holds pairs 8m .. 8m + 7: in 16-bit lane 2r + s (s = 0, 1: the pair's first or second code)
+// of its three 64-byte vectors W0, W1, W2, the 48-bit number W0 | W1 << 16 | W2 << 32 has pair
+// 8m + k's code at bits 6k .. 6k + 5. Eight codes per 48 bits need no widening: each comes out
+// of the three lanes with one or two shifts and one mask.
+void put_six_bits(uint8_t* area, int r, const uint8_t* c) {
+  for (int m = 0; m < 2; ++m)
+    for (int s = 0; s < 2; ++s) {
+      uint64_t bits = 0;
+      for (int k = 0; k < 8; ++k)
+        bits |= static_cast<uint64_t>(c[element_at(2 * (8 * m + k) + s)] & 63) << (6 * k);
+      for (int i = 0; i < 3; ++i) {
+        const auto word = static_cast<uint16_t>(bits >> (16 * i));
+        std::memcpy(area + 192 * m + 64 * i + 2 * (2 * r + s), &word, sizeof word);
+      }
+    }
 }
 
 // Row r's 32 byte codes into a byte codes area (pair p: bytes c[e(2p)], c[e(2p+1)]).
@@ -146,8 +167,10 @@ void pack_record(DType type, const uint8_t* W, size_t w_row_bytes, int64_t o0, i
           rec[kF16Bytes + kPanelRows * s + r] = static_cast<uint8_t>(blk.scales[s]);
         int8_t q[kQK_K];
         quant::q6_k_codes(blk, q);
-        for (int j = 0; j < 8; ++j)
-          put_bytes(codes + kByteCodes * j, r, reinterpret_cast<const uint8_t*>(q + kQK * j));
+        for (int j = 0; j < 8; ++j) {
+          for (int k = 0; k < kQK; ++k) c[k] = static_cast<uint8_t>(q[kQK * j + k] + 32);
+          put_six_bits(codes + kSixBitBytes * static_cast<size_t>(j), r, c);
+        }
         break;
       }
       default:
@@ -212,7 +235,7 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
     const __m512i v =
         _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * g)));
     __m512i lo = _mm512_and_si512(v, low4);
-    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    __m512i hi = _mm512_srli_epi16(v, 4);  // v's lanes are zero-extended bytes: no mask
     if constexpr (kType == DType::Q4_0) {
       lo = _mm512_sub_epi16(lo, _mm512_set1_epi16(8));
       hi = _mm512_sub_epi16(hi, _mm512_set1_epi16(8));
@@ -240,9 +263,8 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
   }
 }
 
-// The same from a byte codes area, split by half: first[t] sums the block's elements 0-15,
-// second[t] elements 16-31 (Q6_K scales each half; in the unpack order pairs 0-3 and 8-11 hold
-// elements 0-15).
+// The same from a byte codes area (Q8_0), split by half like six_bit_sums: first[t] sums the
+// block's elements 0-15 (in the unpack order pairs 0-3 and 8-11), second[t] elements 16-31.
 template <int T>
 TM_AVX512 inline void byte_sums(const uint8_t* codes, const int16_t* x, int64_t n_in,
                                 __m512i* first, __m512i* second) {
@@ -275,12 +297,70 @@ TM_AVX512 inline void byte_sums(const uint8_t* codes, const int16_t* x, int64_t 
   }
 }
 
+// Q6_K's exact int32 sums over one block of 32, split by half like byte_sums, of (code - 32)·x,
+// from a six-bit codes area, with the -32 applied once per half as -32·Σx (bias32: 32·Σx of the
+// two halves per token, tokens bias_stride apart). Pairs 0-3 and 8-11 hold elements 0-15.
+template <int T>
+TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int16_t* x, int64_t n_in,
+                                   const int32_t* bias32, int64_t bias_stride, __m512i* first,
+                                   __m512i* second) {
+  constexpr int C = T == 1 ? 4 : T <= 2 ? 2 : 1;  // chains per half
+  const __m512i six = _mm512_set1_epi16(63);
+  constexpr int kOrThenAnd = 0xa8;  // _mm512_ternarylogic_epi32 immediate for (a | b) & c
+  __m512i ic[2][C][T];
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c)
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) ic[h][c][t] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+  for (int m = 0; m < 2; ++m) {
+    const __m512i w0 = _mm512_loadu_si512(codes + 192 * m);
+    const __m512i w1 = _mm512_loadu_si512(codes + 192 * m + 64);
+    const __m512i w2 = _mm512_loadu_si512(codes + 192 * m + 128);
+    const __m512i code[8] = {
+        _mm512_and_si512(w0, six),
+        _mm512_and_si512(_mm512_srli_epi16(w0, 6), six),
+        _mm512_ternarylogic_epi32(_mm512_srli_epi16(w0, 12), _mm512_slli_epi16(w1, 4), six,
+                                  kOrThenAnd),
+        _mm512_and_si512(_mm512_srli_epi16(w1, 2), six),
+        _mm512_and_si512(_mm512_srli_epi16(w1, 8), six),
+        _mm512_ternarylogic_epi32(_mm512_srli_epi16(w1, 14), _mm512_slli_epi16(w2, 2), six,
+                                  kOrThenAnd),
+        _mm512_and_si512(_mm512_srli_epi16(w2, 4), six),
+        _mm512_srli_epi16(w2, 10),
+    };
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      const int h = k >> 2;
+      const int c = (k & 3) % C;
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        ic[h][c][t] = _mm512_dpwssd_epi32(ic[h][c][t], code[k],
+                                          broadcast_pair(x + t * n_in + 2 * (8 * m + k)));
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    first[t] = ic[0][0][t];
+    second[t] = ic[1][0][t];
+#pragma GCC unroll 4
+    for (int c = 1; c < C; ++c) {
+      first[t] = _mm512_add_epi32(first[t], ic[0][c][t]);
+      second[t] = _mm512_add_epi32(second[t], ic[1][c][t]);
+    }
+    first[t] = _mm512_sub_epi32(first[t], _mm512_set1_epi32(bias32[t * bias_stride]));
+    second[t] = _mm512_sub_epi32(second[t], _mm512_set1_epi32(bias32[t * bias_stride + 1]));
+  }
+}
+
 // One panel x T tokens: y[t][0..16). Per row (lane) and token this is the batch-invariant
 // definition of matmul_int16.cpp: acc = fma(float(I_j), D_j * xd_b, acc) over sub-blocks j in
 // order, mn = fma(M_b, xs_b, mn) over blocks in order for formats with a min, y = acc + mn.
 template <DType kType, int T>
 TM_AVX512 void panel_tokens(const uint8_t* panel, int64_t n_in, const QuantizedActivations& a,
-                            int64_t t0, float* y, int64_t y_stride) {
+                            const int32_t* bias32, int64_t t0, float* y, int64_t y_stride) {
   constexpr size_t kRecord = record_bytes(kType);
   constexpr bool kHasMin = kType == DType::Q4_1 || kType == DType::Q4_K;
   const int64_t n_units = n_in / unit_elems(kType);
@@ -320,7 +400,8 @@ TM_AVX512 void panel_tokens(const uint8_t* panel, int64_t n_in, const QuantizedA
         const __m512 d0 = _mm512_mul_ps(d, load_i8x16(rec + kF16Bytes + kPanelRows * (2 * j)));
         const __m512 d1 = _mm512_mul_ps(d, load_i8x16(rec + kF16Bytes + kPanelRows * (2 * j + 1)));
         __m512i first[T], second[T];
-        byte_sums<T>(codes + kByteCodes * j, xq + b * kQK, n_in, first, second);
+        six_bit_sums<T>(codes + block_codes_bytes(kType) * static_cast<size_t>(j), xq + b * kQK,
+                        n_in, bias32 + (t0 * a.n_blocks + b) * 2, 2 * a.n_blocks, first, second);
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
           acc[t] =
@@ -359,6 +440,22 @@ TM_AVX512 void panel_tokens(const uint8_t* panel, int64_t n_in, const QuantizedA
   }
 }
 
+// Q6_K's bias term per token, block and half: 32·Σ x codes over the half's 16 elements
+// (positions 0-7 and 16-23 of the block in the unpack order, then 8-15 and 24-31), [T][blocks][2]
+// in a per-thread buffer.
+const int32_t* q6_k_bias(const QuantizedActivations& a, int64_t n_tokens) {
+  thread_local std::vector<int32_t> bias;
+  bias.resize(static_cast<size_t>(n_tokens * a.n_blocks * 2));
+  for (int64_t tb = 0; tb < n_tokens * a.n_blocks; ++tb) {
+    const int16_t* x = a.codes.data() + tb * kQK;
+    int32_t half[2] = {0, 0};
+    for (int s = 0; s < kQK; ++s) half[(s >> 3) & 1] += x[s];
+    bias[2 * tb] = 32 * half[0];
+    bias[2 * tb + 1] = 32 * half[1];
+  }
+  return bias.data();
+}
+
 template <DType kType>
 TM_AVX512 void packed_rows(const uint8_t* packed, int64_t n_in, const QuantizedActivations& a,
                            int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
@@ -367,13 +464,15 @@ TM_AVX512 void packed_rows(const uint8_t* packed, int64_t n_in, const QuantizedA
   // Token chunks whose int16 activations (2·n_in bytes a token) stay in L2 while every panel of
   // the range runs over them.
   const int64_t chunk = std::max<int64_t>(16, 262144 / (2 * n_in));
+  const int32_t* bias32 = nullptr;
+  if constexpr (kType == DType::Q6_K) bias32 = q6_k_bias(a, n_tokens);
   for (int64_t c0 = 0; c0 < n_tokens; c0 += chunk) {
     const int64_t c1 = std::min(n_tokens, c0 + chunk);
     for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows) {
       const uint8_t* panel = packed + static_cast<size_t>(o0 / kPanelRows) * panel_bytes;
       for_token_groups<8>(c0, c1, [&](auto tokens, int64_t t) {
-        panel_tokens<kType, decltype(tokens)::value>(panel, n_in, a, t, y + t * y_stride + o0,
-                                                     y_stride);
+        panel_tokens<kType, decltype(tokens)::value>(panel, n_in, a, bias32, t,
+                                                     y + t * y_stride + o0, y_stride);
       });
     }
   }

@@ -10,14 +10,17 @@
 // A record holds, for 16 rows and one block of 32 (K formats: one super-block of 256), the
 // scales, then the codes arranged so one 256-bit load widened to 16-bit lanes yields, per row,
 // the int32 pairs the activations are broadcast against (record layouts and sizes per format
-// are listed in matmul_packed.cpp; legacy formats keep the file's size, Q4_K +2.8%, Q6_K +30%):
+// are listed in matmul_packed.cpp; legacy formats and Q6_K keep the file's size, Q4_K +2.8%):
 //   nibble codes (Q4_0, Q4_1, Q5_0, each Q4_K sub-block): 8 groups of 32 bytes; group g,
 //     row r: bytes (A, B) with A = n[e(4g)] | n[e(4g+2)] << 4, B = n[e(4g+1)] | n[e(4g+3)] << 4
 //     (n = low 4 bits), so the low nibbles of (A, B) are activation pair 2g and the high
 //     nibbles pair 2g+1; Q5_0's fifth bits: per group two 32-bit lane masks (pairs 2g and
 //     2g+1), bit 2r / 2r+1 = row r's first / second code's bit 4;
-//   byte codes (Q8_0, each Q6_K block of 32 as q - 32): 16 pairs of 32 bytes; pair p, row r:
-//     bytes c[e(2p)], c[e(2p+1)].
+//   byte codes (Q8_0): 16 pairs of 32 bytes; pair p, row r: bytes c[e(2p)], c[e(2p+1)];
+//   six-bit codes (each Q6_K block of 32, codes 0..63): 2 triples of three 64-byte vectors;
+//     in triple m, 16-bit lane 2r + s of the three vectors, read as one 48-bit number, holds
+//     c[e(2p+s)] of pairs p = 8m .. 8m+7 at bits 6(p - 8m) .. +5; the kernel subtracts the 32
+//     as 32·Σx per half-block.
 // c[k] is the row's code for element k of the block and e(s) the element at position s of the
 // activations' unpack order (int16_activations.h). Records are [panel][block].
 //
