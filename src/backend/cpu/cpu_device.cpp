@@ -99,16 +99,15 @@ Expected<Tensor> CpuDevice::upload_weight(const Tensor& host) {
   if (repacks() && host.ne[2] == 1 && host.ne[3] == 1 &&
       cpu::detail::packed_supported(host.type, host.rows(), host.cols())) {
     const size_t bytes = cpu::detail::packed_bytes(host.type, host.rows(), host.cols());
-    auto buffer = std::make_unique_for_overwrite<uint8_t[]>(bytes);
+    uint8_t* out = packed_.allocate(bytes);
+    if (out == nullptr) return fail("cpu: cannot allocate ", bytes, " bytes for packed weights");
     const int64_t panels = host.rows() / cpu::detail::kPanelRows;
-    uint8_t* out = buffer.get();
     pool_.parallel_for(panels, [&](int64_t begin, int64_t end, int) {
       cpu::detail::pack_rows(host.type, static_cast<const uint8_t*>(host.data), host.row_stride,
                              host.cols(), begin * cpu::detail::kPanelRows,
                              end * cpu::detail::kPanelRows, out);
     });
     t.packed = out;
-    packed_.push_back(std::move(buffer));
   }
   return t;
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/device.h"
+#include "core/large_pages.h"
 #include "core/thread_pool.h"
 
 namespace tmill::backend {
@@ -52,8 +53,9 @@ class CpuDevice final : public Device {
   DeviceInfo info_;
   ThreadPool pool_;
   bool repack_ = true;  // DeviceOptions::repack
-  // Packed copies of weights (Tensor::packed), alive as long as the device.
-  std::vector<std::unique_ptr<uint8_t[]>> packed_;
+  // Packed copies of weights (Tensor::packed), alive as long as the device, on 2 MiB pages
+  // where the kernel allows (decode streams them every token; core/large_pages.h).
+  LargePageArena packed_;
   // Per-thread scratch, sized on demand outside the per-token path (grows, never shrinks).
   std::vector<std::vector<float>> scratch_;
   float* thread_scratch(int thread, size_t n);
