@@ -160,10 +160,13 @@ Status bench(const BenchArgs& a) {
   if (a.reps < 1) return fail("-r/--reps must be at least 1");
   if (a.n_prompt < 0 || a.n_gen < 0) return fail("-p and -n must not be negative");
   TM_ASSIGN(std::vector<int32_t> batches, parse_batches(a.batches));
-  TM_ASSIGN(LoadedModel lm,
-            load_model(a.model, a.threads, std::max(1, std::min(a.n_prompt, 512)), a.kernels));
-  model::Model& m = *lm.model;
   const int32_t max_seqs = batches.empty() ? 1 : *std::max_element(batches.begin(), batches.end());
+  // The forward's batch capacity must hold the prompt (up to 512 per call) and one token of
+  // every sequence of the largest batch test, or a batch step would run as several calls.
+  TM_ASSIGN(LoadedModel lm,
+            load_model(a.model, a.threads, std::max({1, std::min(a.n_prompt, 512), max_seqs}),
+                       a.kernels));
+  model::Model& m = *lm.model;
   const int32_t per_seq = std::max(a.n_prompt, a.n_gen + 1) + 1;
   if (per_seq > m.hparams().n_ctx_train)
     return fail("-p/-n exceed the model's context of ", m.hparams().n_ctx_train, " tokens");
