@@ -100,6 +100,38 @@ TEST(CpuOps, RopeNormalAndNeoxRotatePairsByPosition) {
   }
 }
 
+// The device keeps cos/sin tables between calls (a forward rotates q and k of every layer with
+// the same positions): a sequence of calls that alternates positions, bases, scales, factors
+// and rotary widths must give exactly what a fresh device gives for each call alone.
+TEST(CpuOps, RopeTablesNeverServeStaleAngles) {
+  auto dev = cpu();
+  const int32_t hd = 16;
+  const std::vector<float> factors(hd / 2, 2.0f);
+  struct Call {
+    std::vector<int32_t> pos;
+    float base, scale;
+    const float* factors;
+    int32_t n_rot;
+  };
+  const std::vector<Call> calls = {
+      {{3, 4, 5}, 10000.0f, 1.0f, nullptr, hd},        {{3, 4, 5}, 1e6f, 1.0f, nullptr, hd},
+      {{3, 4, 6}, 10000.0f, 1.0f, nullptr, hd},        {{3, 4, 5}, 10000.0f, 0.5f, nullptr, hd},
+      {{3, 4, 5}, 10000.0f, 1.0f, factors.data(), hd}, {{3, 4, 5}, 10000.0f, 1.0f, nullptr, 8},
+      {{3, 4}, 10000.0f, 1.0f, nullptr, hd},           {{3, 4, 5}, 10000.0f, 1.0f, nullptr, hd}};
+  for (size_t c = 0; c < calls.size(); ++c) {
+    const Call& call = calls[c];
+    const auto rows = static_cast<int64_t>(call.pos.size());
+    std::vector<float> x = random_floats(static_cast<size_t>(rows * 2 * hd), 30 + c);
+    std::vector<float> expect = x;
+    Tensor tx = Tensor::f32_matrix(x.data(), rows, 2 * hd, dev.get());
+    dev->rope(tx, hd, call.n_rot, call.pos, call.base, call.scale, call.factors, RopeMode::NeoX);
+    auto fresh = cpu();
+    Tensor te = Tensor::f32_matrix(expect.data(), rows, 2 * hd, fresh.get());
+    fresh->rope(te, hd, call.n_rot, call.pos, call.base, call.scale, call.factors, RopeMode::NeoX);
+    EXPECT_EQ(x, expect) << "call " << c;
+  }
+}
+
 // Attention through a scattered block table equals softmax(q·K)·V over the visible positions.
 TEST(CpuOps, PagedAttentionMatchesNaiveCausalAndWindowed) {
   auto dev = cpu();

@@ -206,22 +206,62 @@ void CpuDevice::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tenso
   });
 }
 
+const CpuDevice::RopeTable& CpuDevice::rope_table(std::span<const int32_t> positions, int32_t n_rot,
+                                                  float freq_base, float freq_scale,
+                                                  const float* freq_factors) {
+  for (const RopeTable& table : rope_tables_)
+    if (table.n_rot == n_rot && table.freq_base == freq_base && table.freq_scale == freq_scale &&
+        table.freq_factors == freq_factors &&
+        std::equal(positions.begin(), positions.end(), table.positions.begin(),
+                   table.positions.end()))
+      return table;
+  RopeTable& table = rope_tables_[rope_victim_];
+  rope_victim_ = (rope_victim_ + 1) % rope_tables_.size();
+  const int32_t half = n_rot / 2;
+  table.freq_base = freq_base;
+  table.freq_scale = freq_scale;
+  table.freq_factors = freq_factors;
+  table.n_rot = n_rot;
+  table.positions.assign(positions.begin(), positions.end());
+  table.cos.resize(positions.size() * static_cast<size_t>(half));
+  table.sin.resize(table.cos.size());
+  // base^(-2i/n_rot) once per frequency (the same double for every token).
+  std::vector<double>& inv_freq = table.inv_freq;
+  inv_freq.resize(static_cast<size_t>(half));
+  for (int32_t i = 0; i < half; ++i)
+    inv_freq[static_cast<size_t>(i)] = std::pow(static_cast<double>(freq_base), -2.0 * i / n_rot);
+  pool_.parallel_for(static_cast<int64_t>(positions.size()), [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) {
+      const double p = static_cast<double>(positions[static_cast<size_t>(t)]) * freq_scale;
+      for (int32_t i = 0; i < half; ++i) {
+        // theta_i = p * base^(-2i/n_rot), optionally divided by a per-frequency factor.
+        double theta = p * inv_freq[static_cast<size_t>(i)];
+        if (freq_factors != nullptr) theta /= freq_factors[i];
+        const size_t at =
+            static_cast<size_t>(t) * static_cast<size_t>(half) + static_cast<size_t>(i);
+        table.cos[at] = static_cast<float>(std::cos(theta));
+        table.sin[at] = static_cast<float>(std::sin(theta));
+      }
+    }
+  });
+  return table;
+}
+
 void CpuDevice::rope(Tensor& x, int32_t head_dim, int32_t n_rot, std::span<const int32_t> positions,
                      float freq_base, float freq_scale, const float* freq_factors, RopeMode mode) {
   TM_CHECK(x.cols() % head_dim == 0 && n_rot <= head_dim && n_rot % 2 == 0, "rope shapes");
   TM_CHECK(static_cast<int64_t>(positions.size()) == x.rows(), "rope positions");
   const int64_t n_heads = x.cols() / head_dim;
   const int32_t half = n_rot / 2;
+  const RopeTable& table = rope_table(positions, n_rot, freq_base, freq_scale, freq_factors);
   pool_.parallel_for(x.rows(), [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {
       float* row = x.row<float>(t);
-      const double p = static_cast<double>(positions[static_cast<size_t>(t)]) * freq_scale;
+      const float* cos_t = table.cos.data() + t * half;
+      const float* sin_t = table.sin.data() + t * half;
       for (int32_t i = 0; i < half; ++i) {
-        // theta_i = p * base^(-2i/n_rot), optionally divided by a per-frequency factor.
-        double theta = p * std::pow(static_cast<double>(freq_base), -2.0 * i / n_rot);
-        if (freq_factors != nullptr) theta /= freq_factors[i];
-        const float c = static_cast<float>(std::cos(theta));
-        const float s = static_cast<float>(std::sin(theta));
+        const float c = cos_t[i];
+        const float s = sin_t[i];
         for (int64_t h = 0; h < n_heads; ++h) {
           float* head = row + h * head_dim;
           // Normal: rotate adjacent pairs (2i, 2i+1). NeoX: rotate (i, i + n_rot/2).

@@ -2,7 +2,9 @@
 // It is the reference implementation for every op.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "backend/device.h"
@@ -61,6 +63,23 @@ class CpuDevice final : public Device {
   float* thread_scratch(int thread, size_t n);
   // Whether upload_weight gives weights packed panels (the option, the kernel family, the CPU).
   bool repacks() const;
+
+  // RoPE's cos/sin per (token, frequency) for one set of positions and frequency parameters.
+  // A forward pass rotates q and k in every layer with the same positions and at most two
+  // frequency sets (Gemma 3: local and global bases), so two tables computed once per pass
+  // replace a pow, a sin and a cos per token, frequency, tensor and layer.
+  struct RopeTable {
+    float freq_base = 0, freq_scale = 0;
+    const float* freq_factors = nullptr;
+    int32_t n_rot = 0;
+    std::vector<int32_t> positions;
+    std::vector<float> cos, sin;   // [token][n_rot / 2]
+    std::vector<double> inv_freq;  // [n_rot / 2] base^(-2i/n_rot)
+  };
+  std::array<RopeTable, 2> rope_tables_;
+  size_t rope_victim_ = 0;  // table to rebuild on the next miss
+  const RopeTable& rope_table(std::span<const int32_t> positions, int32_t n_rot, float freq_base,
+                              float freq_scale, const float* freq_factors);
 };
 
 }  // namespace tmill::backend
