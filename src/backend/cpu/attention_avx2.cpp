@@ -23,41 +23,76 @@ TM_AVX2 inline __m256 load_f16x8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// scores[h][i] for heads [0, H) of the pointers given, positions [i0, i0 + R): R rows at once
+// give R·H independent FMA chains (two FMA pipes of 4-cycle latency want 8) and reuse each
+// query load R times; every score's own summation order is the same for any R.
+template <int H, int R>
+TM_AVX2 inline void score_rows(const float* q, int hd, const uint16_t* const* k_rows, int i0,
+                               float* scores) {
+  __m256 a[R][H];
+#pragma GCC unroll 2
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) a[r][h] = _mm256_setzero_ps();
+  for (int c = 0; c < hd; c += 8) {
+    __m256 kk[R];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r) kk[r] = load_f16x8(k_rows[i0 + r] + c);
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) {
+      const __m256 qq = _mm256_loadu_ps(q + h * hd + c);
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) a[r][h] = _mm256_fmadd_ps(qq, kk[r], a[r][h]);
+    }
+  }
+#pragma GCC unroll 2
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) scores[h * kTile + i0 + r] = hsum(a[r][h]);
+}
+
 // scores[h][i] for heads [0, H) of the pointers given, positions [0, n).
 template <int H>
 TM_AVX2 void tile_scores(const float* q, int hd, const uint16_t* const* k_rows, int n,
                          float* scores) {
+  int i = 0;
+  for (; i + 2 <= n; i += 2) score_rows<H, 2>(q, hd, k_rows, i, scores);
+  if (i < n) score_rows<H, 1>(q, hd, k_rows, i, scores);
+}
+
+// acc[h][c, c + 8C) += Σ_i p[h][i] · v_i[c, c + 8C) for heads [0, H): C chunks of 8 at once for
+// C·H independent FMA chains; each element's sum over i keeps its order for any C.
+template <int H, int C>
+TM_AVX2 inline void value_chunks(const float* p, int hd, const uint16_t* const* v_rows, int n,
+                                 int c, float* acc) {
+  __m256 a[C][H];
+#pragma GCC unroll 2
+  for (int k = 0; k < C; ++k)
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) a[k][h] = _mm256_loadu_ps(acc + h * hd + c + 8 * k);
   for (int i = 0; i < n; ++i) {
-    __m256 a[H];
+    __m256 vv[C];
+#pragma GCC unroll 2
+    for (int k = 0; k < C; ++k) vv[k] = load_f16x8(v_rows[i] + c + 8 * k);
 #pragma GCC unroll 4
-    for (int h = 0; h < H; ++h) a[h] = _mm256_setzero_ps();
-    const uint16_t* k = k_rows[i];
-    for (int c = 0; c < hd; c += 8) {
-      const __m256 kk = load_f16x8(k + c);
-#pragma GCC unroll 4
-      for (int h = 0; h < H; ++h) a[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * hd + c), kk, a[h]);
+    for (int h = 0; h < H; ++h) {
+      const __m256 w = _mm256_broadcast_ss(p + h * kTile + i);
+#pragma GCC unroll 2
+      for (int k = 0; k < C; ++k) a[k][h] = _mm256_fmadd_ps(w, vv[k], a[k][h]);
     }
-#pragma GCC unroll 4
-    for (int h = 0; h < H; ++h) scores[h * kTile + i] = hsum(a[h]);
   }
+#pragma GCC unroll 2
+  for (int k = 0; k < C; ++k)
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) _mm256_storeu_ps(acc + h * hd + c + 8 * k, a[k][h]);
 }
 
 // acc[h] += Σ_i p[h][i] · v_i for heads [0, H).
 template <int H>
 TM_AVX2 void tile_values(const float* p, int hd, const uint16_t* const* v_rows, int n, float* acc) {
-  for (int c = 0; c < hd; c += 8) {
-    __m256 a[H];
-#pragma GCC unroll 4
-    for (int h = 0; h < H; ++h) a[h] = _mm256_loadu_ps(acc + h * hd + c);
-    for (int i = 0; i < n; ++i) {
-      const __m256 vv = load_f16x8(v_rows[i] + c);
-#pragma GCC unroll 4
-      for (int h = 0; h < H; ++h)
-        a[h] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * kTile + i), vv, a[h]);
-    }
-#pragma GCC unroll 4
-    for (int h = 0; h < H; ++h) _mm256_storeu_ps(acc + h * hd + c, a[h]);
-  }
+  int c = 0;
+  for (; c + 16 <= hd; c += 16) value_chunks<H, 2>(p, hd, v_rows, n, c, acc);
+  if (c < hd) value_chunks<H, 1>(p, hd, v_rows, n, c, acc);
 }
 
 TM_AVX2 void scores_all(const float* q, int group, int hd, const uint16_t* const* k_rows, int n,
