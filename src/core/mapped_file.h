@@ -29,4 +29,12 @@ class MappedFile {
   size_t size_;
 };
 
+// Unmaps this process's pages lying wholly inside [data, data + bytes) of a read-only file
+// mapping (MADV_DONTNEED): they leave the process's resident memory, the page cache keeps them
+// as long as the kernel likes, and the next access maps them again from the file (a minor
+// fault, or a read if evicted). Only for MappedFile bytes: on anonymous memory it would zero
+// them. Used for a weight's file pages once a packed copy serves its matmuls
+// (model/weights.cpp), which halves the resident weights.
+void release_file_pages(const void* data, size_t bytes);
+
 }  // namespace tmill

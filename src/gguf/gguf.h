@@ -93,6 +93,8 @@ class File {
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }  // start of the tensor data section
   size_t file_size() const { return bytes_.size(); }
+  // Whether the bytes are this File's own mapping of a file (open), not caller-owned (parse).
+  bool is_mapped() const { return mapping_ != nullptr; }
 
   const std::vector<KeyValue>& metadata() const { return metadata_; }
   const Value* find(std::string_view key) const;

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "core/mapped_file.h"
+
 namespace tmill::model {
 namespace {
 
@@ -55,6 +57,11 @@ class Binder {
       problems_.push_back("tensor '" + name + "': " + placed.error().message);
       return std::nullopt;
     }
+    // A packed copy now serves this weight's matmuls, so its pages of the file mapping would
+    // only hold the weights in memory a second time: unmap them (the page cache keeps them;
+    // row lookups into a tied embedding map single pages back).
+    if (placed->packed != nullptr && file_.is_mapped())
+      release_file_pages(info->data, static_cast<size_t>(placed->rows()) * placed->row_stride);
     // Norms, biases and frequency factors are read directly as floats by the ops.
     if (dims.size() == 1 && info->type != DType::F32) {
       problems_.push_back("tensor '" + name + "' must be F32, is " +

@@ -1,10 +1,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <utility>
+#include <vector>
 
+#include "common/test_support.h"
 #include "core/large_pages.h"
+#include "core/mapped_file.h"
 
 namespace tmill {
 namespace {
@@ -55,6 +59,29 @@ TEST(LargePageArena, PiecesAreAlignedDisjointAndShareChunks) {
   EXPECT_EQ(a[0], 1);
   EXPECT_EQ(b[999], 2);
   EXPECT_EQ(big[(3 << 20) - 1], 3);
+}
+
+// Releasing a file mapping's pages (done for weights once packed) must never change what the
+// mapping reads: the next access maps the file's bytes again.
+TEST(MappedFile, ReleasedPagesReadTheFileAgain) {
+  const std::string path = testing::unique_temp_path("release_pages", ".bin");
+  std::vector<uint8_t> content(5 * 4096 + 123);
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<uint8_t>(i * 131 + 7);
+  {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(std::fwrite(content.data(), 1, content.size(), f), content.size());
+    std::fclose(f);
+  }
+  auto file = MappedFile::open(path);
+  ASSERT_TRUE(file.ok());
+  const auto bytes = file.value()->bytes();
+  ASSERT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), content);
+  release_file_pages(bytes.data() + 100, bytes.size() - 200);  // partial pages at both ends
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), content);
+  release_file_pages(bytes.data(), bytes.size());
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), content);
+  std::remove(path.c_str());
 }
 
 }  // namespace
