@@ -263,43 +263,36 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
   }
 }
 
-// The same from a byte codes area (Q8_0), split by half like six_bit_sums: first[t] sums the
-// block's elements 0-15 (in the unpack order pairs 0-3 and 8-11), second[t] elements 16-31.
+// The same from a byte codes area (Q8_0): 16 pairs of 32 bytes, each widened to 16-bit lanes.
 template <int T>
 TM_AVX512 inline void byte_sums(const uint8_t* codes, const int16_t* x, int64_t n_in,
-                                __m512i* first, __m512i* second) {
-  constexpr int C = T <= 2 ? 2 : 1;  // chains per half
-  __m512i ic[2][C][T];
-#pragma GCC unroll 2
-  for (int h = 0; h < 2; ++h)
-#pragma GCC unroll 2
-    for (int c = 0; c < C; ++c)
+                                __m512i* sum) {
+  constexpr int C = T <= 2 ? 4 : 2;
+  __m512i ic[C][T];
+#pragma GCC unroll 4
+  for (int c = 0; c < C; ++c)
 #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) ic[h][c][t] = _mm512_setzero_si512();
+    for (int t = 0; t < T; ++t) ic[c][t] = _mm512_setzero_si512();
 #pragma GCC unroll 16
   for (int p = 0; p < 16; ++p) {
-    const int h = (p >> 2) & 1;
-    const int c = (p & 1) % C;
     const __m512i w =
         _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * p)));
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t)
-      ic[h][c][t] = _mm512_dpwssd_epi32(ic[h][c][t], w, broadcast_pair(x + t * n_in + 2 * p));
+      ic[p % C][t] = _mm512_dpwssd_epi32(ic[p % C][t], w, broadcast_pair(x + t * n_in + 2 * p));
   }
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) {
-    first[t] = ic[0][0][t];
-    second[t] = ic[1][0][t];
-    if constexpr (C == 2) {
-      first[t] = _mm512_add_epi32(first[t], ic[0][1][t]);
-      second[t] = _mm512_add_epi32(second[t], ic[1][1][t]);
-    }
+    sum[t] = ic[0][t];
+#pragma GCC unroll 4
+    for (int c = 1; c < C; ++c) sum[t] = _mm512_add_epi32(sum[t], ic[c][t]);
   }
 }
 
-// Q6_K's exact int32 sums over one block of 32, split by half like byte_sums, of (code - 32)·x,
-// from a six-bit codes area, with the -32 applied once per half as -32·Σx (bias32: 32·Σx of the
-// two halves per token, tokens bias_stride apart). Pairs 0-3 and 8-11 hold elements 0-15.
+// Q6_K's exact int32 sums over one block of 32 of (code - 32)·x, from a six-bit codes area, split
+// by half (Q6_K scales each 16 elements): first[t] sums elements 0-15 (in the unpack order pairs
+// 0-3 and 8-11), second[t] elements 16-31. The -32 is applied once per half as -32·Σx (bias32:
+// 32·Σx of the two halves per token, tokens bias_stride apart).
 template <int T>
 TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int16_t* x, int64_t n_in,
                                    const int32_t* bias32, int64_t bias_stride, __m512i* first,
@@ -414,10 +407,7 @@ TM_AVX512 void panel_tokens(const uint8_t* panel, int64_t n_in, const QuantizedA
       const int64_t b = u;
       __m512i sum[T];
       if constexpr (kType == DType::Q8_0) {
-        __m512i second[T];
-        byte_sums<T>(codes, xq + b * kQK, n_in, sum, second);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) sum[t] = _mm512_add_epi32(sum[t], second[t]);
+        byte_sums<T>(codes, xq + b * kQK, n_in, sum);
       } else {
         nibble_sums<kType, T>(codes, rec + kF16Bytes, xq + b * kQK, n_in, sum);
       }
