@@ -28,13 +28,16 @@ using namespace tmill;
 
 // kInt16 is the batch-invariant int16 family over the file's rows; kInt16Fast the older
 // per-batch-size int16 kernels (--no-batch-invariant; decode up to 8 rows); kPacked the
-// kernels over weights repacked at load (matmul_packed.h), which `auto` uses where it can.
-enum Path { kInt16 = 0, kF32 = 1, kScalar = 2, kInt16Fast = 3, kPacked = 4 };
-const char* const kPathNames[] = {"int16-invariant", "f32", "scalar", "int16-fast", "packed"};
+// kernels over weights repacked at load (matmul_packed.h), which `auto` uses where it can;
+// kPackedInt8 the same panels with int8 activations (--kernels int8).
+enum Path { kInt16 = 0, kF32 = 1, kScalar = 2, kInt16Fast = 3, kPacked = 4, kPackedInt8 = 5 };
+const char* const kPathNames[] = {"int16-invariant", "f32",    "scalar",
+                                  "int16-fast",      "packed", "packed-int8"};
 
 void set_path(int path) {
   cpu::set_simd_enabled(path != kScalar);
-  cpu::set_int16_activations(path == kInt16 || path == kInt16Fast || path == kPacked);
+  cpu::set_int16_activations(path == kInt16 || path == kInt16Fast || path == kPacked ||
+                             path == kPackedInt8);
   cpu::set_batch_invariant(path != kInt16Fast);
 }
 
@@ -57,7 +60,10 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
   const int path = static_cast<int>(state.range(0));
   const int64_t n_tokens = state.range(1);
   const bool dram = state.range(2) != 0;
-  if (path == kPacked && !cpu::detail::packed_supported(type, n_out, n_in)) {
+  const bool packed = path == kPacked || path == kPackedInt8;
+  const auto layout =
+      path == kPackedInt8 ? cpu::detail::PackedCodes::kInt8Quads : cpu::detail::PackedCodes::kInt16Pairs;
+  if (packed && !cpu::detail::packed_supported(type, n_out, n_in)) {
     state.SkipWithError("no packed kernel for this format or CPU");
     return;
   }
@@ -70,9 +76,9 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
     quant::quantize_row(type, src.data() + o * n_in, file.data() + static_cast<size_t>(o) * row,
                         n_in);
   std::vector<uint8_t> one = file;
-  if (path == kPacked) {
+  if (packed) {
     one.resize(cpu::detail::packed_bytes(type, n_out, n_in));
-    cpu::detail::pack_rows(type, file.data(), row, n_in, 0, n_out, one.data());
+    cpu::detail::pack_rows(type, file.data(), row, n_in, 0, n_out, one.data(), layout);
   }
   const size_t matrix_bytes = one.size();
   const size_t copies = dram ? kDramBytes / matrix_bytes + 1 : 1;
@@ -84,9 +90,9 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
   std::vector<float> scratch(static_cast<size_t>(n_in));
   size_t next = 0;
   for (auto _ : state) {
-    if (path == kPacked)
+    if (packed)
       cpu::detail::matmul_rows_packed(type, w.data() + next * matrix_bytes, n_in, x.data(),
-                                      n_tokens, y.data(), n_out, 0, n_out);
+                                      n_tokens, y.data(), n_out, 0, n_out, layout);
     else
       cpu::matmul_rows(type, w.data() + next * matrix_bytes, row, n_in, x.data(), n_tokens,
                        y.data(), n_out, 0, n_out, scratch.data());
@@ -105,7 +111,7 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
 
 void matmul_args(benchmark::internal::Benchmark* b) {
   for (int dram : {0, 1})
-    for (int path : {kPacked, kInt16, kInt16Fast, kF32, kScalar})
+    for (int path : {kPacked, kPackedInt8, kInt16, kInt16Fast, kF32, kScalar})
       for (int tokens : {1, 4, 16, 64}) b->Args({path, tokens, dram});
 }
 

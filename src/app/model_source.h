@@ -25,7 +25,7 @@ struct LoadedModel {
   std::unique_ptr<model::Model> model;
 };
 
-// kernels: backend::DeviceOptions::kernels ("auto", "f32", "scalar").
+// kernels: backend::DeviceOptions::kernels ("auto", "int8", "f32", "scalar").
 Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
                                  int32_t max_batch_tokens = 256,
                                  const std::string& kernels = "auto");

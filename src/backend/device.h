@@ -133,8 +133,10 @@ class Device {
 struct DeviceOptions {
   int n_threads = 0;  // CPU worker threads; 0 = all cores
   // Kernel family, for measuring each optimization's gain. CPU: "auto" (fastest the CPU
-  // supports: AVX2 with int16-activation decode kernels), "f32" (AVX2, f32 activations
-  // everywhere), "scalar" (portable reference kernels). Process-wide on the CPU backend.
+  // supports: AVX2 with int16-activation decode kernels), "int8" (as auto, with packed weights
+  // multiplied against int8 activations: llama.cpp's activation precision, twice the integer
+  // multiply-adds per instruction), "f32" (AVX2, f32 activations everywhere), "scalar"
+  // (portable reference kernels). Process-wide on the CPU backend.
   std::string kernels = "auto";
   // Batch invariance: each token row's results are bit-identical whatever else is in the batch
   // (needed for reproducible greedy serving with continuous batching and prefix caching).

@@ -1,8 +1,11 @@
 // Packed-panel weights (matmul_packed.h): the kernels over the packed copy give bit for bit what
-// the batch-invariant int16 kernels give over the file's rows, for every token count, row range
-// and thread count, directly and through CpuDevice::upload_weight + matmul.
+// their definition gives over the file's rows (int16 layout: the batch-invariant int16 kernels;
+// int8 layout: matmul_rows_int8_reference), for every token count, row range and thread count,
+// directly and through CpuDevice::upload_weight + matmul.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -11,8 +14,10 @@
 #include "backend/cpu/cpu_device.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/matmul_avx2.h"
+#include "backend/cpu/int8_activations.h"
 #include "backend/cpu/matmul_int16.h"
 #include "backend/cpu/matmul_packed.h"
+#include "backend/cpu/matmul_packed_int8.h"
 #include "backend/device.h"
 #include "core/dtype.h"
 #include "quant/fixture_io.h"
@@ -45,31 +50,43 @@ Weights make_weights(DType type, int64_t n_in, uint32_t seed) {
   return w;
 }
 
-// The reference: the unpacked batch-invariant kernels, all tokens in one call.
-std::vector<float> reference(DType type, const Weights& w, int64_t n_in, const float* x,
-                             int64_t n) {
+using cpu::detail::PackedCodes;
+
+// The reference over the file's rows, all tokens in one call: the unpacked batch-invariant
+// kernels (int16 layout) or the scalar int8 definition.
+std::vector<float> reference(DType type, PackedCodes layout, const Weights& w, int64_t n_in,
+                             const float* x, int64_t n) {
   std::vector<float> y(static_cast<size_t>(n * kOut));
-  cpu::detail::matmul_rows_int16_invariant(type, w.data, w.row_stride, n_in, x, n, y.data(), kOut,
-                                           0, kOut);
+  if (layout == PackedCodes::kInt8Quads)
+    cpu::detail::matmul_rows_int8_reference(type, w.data, w.row_stride, n_in, x, n, y.data(),
+                                            kOut, 0, kOut);
+  else
+    cpu::detail::matmul_rows_int16_invariant(type, w.data, w.row_stride, n_in, x, n, y.data(),
+                                             kOut, 0, kOut);
   return y;
 }
 
+// Parameter: "FORMAT/int16" or "FORMAT/int8".
 class PackedMatmul : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    type_ = *dtype_from_name(GetParam());
+    const std::string p = GetParam();
+    const size_t slash = p.find('/');
+    type_ = *dtype_from_name(p.substr(0, slash));
+    layout_ = p.substr(slash + 1) == "int8" ? PackedCodes::kInt8Quads : PackedCodes::kInt16Pairs;
     if (!cpu::detail::packed_supported(type_, kOut, 256))
       GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
   }
   DType type_ = DType::F32;
+  PackedCodes layout_ = PackedCodes::kInt16Pairs;
 };
 
-TEST_P(PackedMatmul, MatchesTheInvariantKernelsBitForBit) {
+TEST_P(PackedMatmul, MatchesItsDefinitionBitForBit) {
   for (int64_t n_in : {768, 544, 32, 512}) {
     if (!row_bytes(type_, n_in).has_value()) continue;  // K formats: multiples of 256
     const Weights w = make_weights(type_, n_in, 21);
     const auto x = gaussian(kTokens * n_in, 22);
-    const auto want = reference(type_, w, n_in, x.data(), kTokens);
+    const auto want = reference(type_, layout_, w, n_in, x.data(), kTokens);
     std::vector<uint8_t> packed(cpu::detail::packed_bytes(type_, kOut, n_in));
     const size_t source = kOut * *row_bytes(type_, n_in);
     if (type_ == DType::Q4_K || type_ == DType::Q6_K)
@@ -77,16 +94,16 @@ TEST_P(PackedMatmul, MatchesTheInvariantKernelsBitForBit) {
     else
       ASSERT_EQ(packed.size(), source) << "same bytes as the source";
     // Packed in two disjoint ranges, as threads do.
-    cpu::detail::pack_rows(type_, w.data, w.row_stride, n_in, 0, 16, packed.data());
-    cpu::detail::pack_rows(type_, w.data, w.row_stride, n_in, 16, kOut, packed.data());
+    cpu::detail::pack_rows(type_, w.data, w.row_stride, n_in, 0, 16, packed.data(), layout_);
+    cpu::detail::pack_rows(type_, w.data, w.row_stride, n_in, 16, kOut, packed.data(), layout_);
     for (int64_t n : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 37}) {
       for (int64_t t0 : {int64_t{0}, kTokens - n}) {
         std::vector<float> y(static_cast<size_t>(n * kOut), -1.0f);
         // Rows in two calls at a panel boundary.
         cpu::detail::matmul_rows_packed(type_, packed.data(), n_in, x.data() + t0 * n_in, n,
-                                        y.data(), kOut, 0, 32);
+                                        y.data(), kOut, 0, 32, layout_);
         cpu::detail::matmul_rows_packed(type_, packed.data(), n_in, x.data() + t0 * n_in, n,
-                                        y.data(), kOut, 32, kOut);
+                                        y.data(), kOut, 32, kOut, layout_);
         for (int64_t t = 0; t < n; ++t)
           ASSERT_EQ(
               std::memcmp(y.data() + t * kOut, want.data() + (t0 + t) * kOut, kOut * sizeof(float)),
@@ -101,10 +118,11 @@ TEST_P(PackedMatmul, DeviceUploadPacksAndMatmulUsesIt) {
   const int64_t n_in = row_bytes(type_, 576).has_value() ? 576 : 768;
   const Weights w = make_weights(type_, n_in, 31);
   const auto x = gaussian(kTokens * n_in, 32);
-  const auto want = reference(type_, w, n_in, x.data(), kTokens);
+  const auto want = reference(type_, layout_, w, n_in, x.data(), kTokens);
   for (int threads : {1, 2, 3}) {
     backend::DeviceOptions o;
     o.n_threads = threads;
+    if (layout_ == PackedCodes::kInt8Quads) o.kernels = "int8";
     auto dev = backend::create_device("cpu", o);
     ASSERT_TRUE(dev.ok());
     Tensor host;
@@ -144,8 +162,45 @@ TEST(PackedMatmulSupport, OnlyWholePanelsOfTheCoveredFormats) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, PackedMatmul,
-                         ::testing::Values("Q4_0", "Q4_1", "Q5_0", "Q8_0", "Q4_K", "Q6_K"),
-                         [](const auto& p) { return p.param; });
+                         ::testing::Values("Q4_0/int16", "Q4_1/int16", "Q5_0/int16", "Q8_0/int16",
+                                           "Q4_K/int16", "Q6_K/int16", "Q4_0/int8", "Q4_1/int8",
+                                           "Q5_0/int8", "Q8_0/int8", "Q4_K/int8", "Q6_K/int8"),
+                         [](const auto& p) {
+                           std::string name = p.param;
+                           name[name.find('/')] = '_';
+                           return name;
+                         });
+
+// The int8 activations: codes round x · (127 / max|x|) to nearest even per block of 32, the
+// scale is max|x| / 127, and the sums are its halves' code sums and scale · Σ codes.
+TEST(Int8Activations, RoundPerBlockOf32) {
+  if (!cpu::detail::packed_supported(DType::Q8_0, 16, 32)) GTEST_SKIP() << "no AVX-512 VNNI";
+  constexpr int64_t kIn = 96, kRows = 3;
+  auto x = gaussian(kRows * kIn, 41);
+  for (int k = 32; k < 64; ++k) x[k] = 0.0f;  // an all-zero block: scale 0, codes 0
+  x[70] = 127.5f / 127.0f * 3.0f;             // a tie-free large value next to small ones
+  cpu::detail::Int8Activations a;
+  cpu::detail::quantize_activations_int8(x.data(), kRows, kIn, a);
+  for (int64_t b = 0; b < kRows * kIn / 32; ++b) {
+    const float* xb = x.data() + b * 32;
+    float max_abs = 0.0f;
+    for (int k = 0; k < 32; ++k) max_abs = std::max(max_abs, std::fabs(xb[k]));
+    const float inv = max_abs > 0.0f ? 127.0f / max_abs : 0.0f;
+    int32_t half[2] = {0, 0};
+    for (int k = 0; k < 32; ++k) {
+      const auto want = static_cast<int8_t>(std::nearbyint(xb[k] * inv));
+      ASSERT_EQ(a.codes[static_cast<size_t>(b * 32 + k)], want) << "block " << b << " element " << k;
+      half[k / 16] += want;
+    }
+    EXPECT_EQ(a.scales[static_cast<size_t>(b)], max_abs / 127.0f);
+    EXPECT_EQ(a.code_sums[static_cast<size_t>(2 * b)], half[0]);
+    EXPECT_EQ(a.code_sums[static_cast<size_t>(2 * b + 1)], half[1]);
+    EXPECT_EQ(a.sums[static_cast<size_t>(b)], (max_abs / 127.0f) * static_cast<float>(half[0] + half[1]));
+    double sum = 0;
+    for (int k = 0; k < 32; ++k) sum += xb[k];
+    EXPECT_NEAR(a.sums[static_cast<size_t>(b)], sum, 32 * max_abs / 254 + 1e-6) << "within rounding";
+  }
+}
 
 }  // namespace
 }  // namespace tmill

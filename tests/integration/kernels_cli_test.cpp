@@ -1,7 +1,8 @@
 // The --kernels and --no-repack ablation switches: every CPU kernel family (int16-activation
-// kernels over packed panels or over the file's rows, f32 SIMD, scalar reference) gives the
-// same logits within the engine-core tolerance, on the synthetic models whose llama.cpp logits
-// are known. Five tokens keep the forward pass on the
+// kernels over packed panels or over the file's rows, int8 activations over packed panels, f32
+// SIMD, scalar reference) gives the same logits within the engine-core tolerance, on the
+// synthetic models whose llama.cpp logits are known. The int16 families stay within 1e-5 of
+// the scalar kernels' cosine; int8 rounds activations as llama.cpp does, so within 1e-4. Five tokens keep the forward pass on the
 // decode-sized (<= 8 rows) kernels, where the int16 path is used.
 #include <gtest/gtest.h>
 
@@ -37,7 +38,7 @@ TEST_P(KernelFamilies, AgreeWithEachOtherAndLlamaCpp) {
   ASSERT_GE(ref.size(), kTokens * kVocab);
   const std::string tokens = tmill::testing::token_list(kSynthetic + "tokens.csv", kTokens);
   std::vector<std::vector<float>> results;
-  const std::vector<std::string> families = {"auto", "auto --no-repack", "f32", "scalar"};
+  const std::vector<std::string> families = {"auto", "auto --no-repack", "f32", "int8", "scalar"};
   for (const std::string& kernels : families) {
     std::string tag = kernels;
     for (char& c : tag)
@@ -50,15 +51,16 @@ TEST_P(KernelFamilies, AgreeWithEachOtherAndLlamaCpp) {
   }
   for (size_t row = 0; row < kTokens; ++row) {
     const float* want = ref.data() + row * kVocab;
-    const float* scalar = results[3].data() + row * kVocab;
+    const float* scalar = results.back().data() + row * kVocab;
     for (size_t k = 0; k < results.size(); ++k) {
       const float* got = results[k].data() + row * kVocab;
       EXPECT_GT(tmill::testing::cosine(got, want, kVocab), 0.999)
-          << "kernels #" << k << " row " << row;
-      EXPECT_GT(tmill::testing::cosine(got, scalar, kVocab), 0.99999)
-          << "kernels #" << k << " vs scalar, row " << row;
+          << "kernels " << families[k] << " row " << row;
+      EXPECT_GT(tmill::testing::cosine(got, scalar, kVocab),
+                families[k] == "int8" ? 0.9999 : 0.99999)
+          << "kernels " << families[k] << " vs scalar, row " << row;
       EXPECT_EQ(tmill::testing::argmax(got, kVocab), tmill::testing::argmax(scalar, kVocab))
-          << "kernels #" << k << " row " << row;
+          << "kernels " << families[k] << " row " << row;
     }
   }
 }
@@ -76,7 +78,8 @@ TEST(KernelFamilies, UnknownFamilyIsACleanError) {
 
 // On a real model, greedy generation (prompt through the prefill kernels, then 48 decode steps
 // through the packed / unpacked int16, f32 and scalar decode kernels) gives the same text with
-// every family.
+// every family of int16 precision or better (int8's agreement is measured against references
+// in tests/model/reference_test.cpp).
 TEST(KernelFamilies, ShippedModelGreedyTextIsIdentical) {
   const std::string model = tmill::testing::models_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf";
   if (!std::ifstream(model).good()) {

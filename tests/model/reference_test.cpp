@@ -9,6 +9,10 @@
 //    with its top-1 only ~96% of the time; the floor here is calibrated to that (>= 94%), and
 //    the greedy comparison is reported, not asserted.
 //
+// With --kernels int8 (int8 activations for packed weights, llama.cpp's precision) the exact
+// bar does not apply: that family is held to llama.cpp's own distance from exact (its top-1
+// agreement with float64 is ~95-96% here) with the same 94% floor, against both references.
+//
 // The models come from scripts/fetch-models. Without them the tests are skipped, unless
 // TOKENMILL_REQUIRE_MODELS=1 (set by scripts/test), where a missing model fails.
 #include <gtest/gtest.h>
@@ -50,9 +54,11 @@ struct OurRun {
   std::vector<int32_t> greedy;
 };
 
-OurRun run_prompt(Model& m, const std::vector<int32_t>& tokens, size_t steps) {
-  static std::map<std::pair<const Model*, std::vector<int32_t>>, OurRun> cache;
-  const auto key = std::make_pair(static_cast<const Model*>(&m), tokens);
+// One test's runs by prompt (a test loads one model with one kernel family).
+using RunCache = std::map<std::vector<int32_t>, OurRun>;
+
+OurRun run_prompt(Model& m, const std::vector<int32_t>& tokens, size_t steps, RunCache& cache) {
+  const auto& key = tokens;
   if (auto it = cache.find(key); it != cache.end() && it->second.greedy.size() >= steps)
     return it->second;
   OurRun r;
@@ -86,14 +92,14 @@ OurRun run_prompt(Model& m, const std::vector<int32_t>& tokens, size_t steps) {
 // Compares top-1 per position and the greedy continuation with a fixture. The first greedy
 // mismatch must not come before the reference's first near-tie (top-2 gap < near_tie); a prompt
 // matches "in full" when all its greedy tokens are identical.
-Agreement compare(Model& m, const nlohmann::json& fx, double near_tie) {
+Agreement compare(Model& m, const nlohmann::json& fx, double near_tie, RunCache& cache) {
   Agreement a;
   for (const auto& p : fx["prompts"]) {
     ++a.prompts;
     const auto tokens = p["tokens"].get<std::vector<int32_t>>();
     const auto greedy = p["greedy"].get<std::vector<int32_t>>();
     const auto gaps = p["greedy_gap"].get<std::vector<double>>();
-    const OurRun ours = run_prompt(m, tokens, greedy.size());
+    const OurRun ours = run_prompt(m, tokens, greedy.size(), cache);
     const auto& top = p["top"];
     for (size_t i = 0; i < tokens.size(); ++i) {
       ++a.positions;
@@ -120,15 +126,23 @@ nlohmann::json load_fixture(const std::string& name) {
   return nlohmann::json::parse(in);
 }
 
-class ShippedModel : public ::testing::TestWithParam<std::string> {};
+// Parameter: "MODEL" (default kernels) or "MODEL/KERNELS".
+class ShippedModel : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string model() const { return GetParam().substr(0, GetParam().find('/')); }
+  std::string kernels() const {
+    const size_t slash = GetParam().find('/');
+    return slash == std::string::npos ? "auto" : GetParam().substr(slash + 1);
+  }
+};
 
 // One test per model (ctest runs each test in its own process): tokenmill runs every prompt once
 // and is compared with both references.
 TEST_P(ShippedModel, MatchesReferences) {
-  const nlohmann::json exact = load_fixture(GetParam() + ".f64.json");
-  const nlohmann::json llama = load_fixture(GetParam() + ".json");
-  ASSERT_FALSE(exact.is_null()) << "missing fixture " << GetParam() << ".f64.json";
-  ASSERT_FALSE(llama.is_null()) << "missing fixture " << GetParam() << ".json";
+  const nlohmann::json exact = load_fixture(model() + ".f64.json");
+  const nlohmann::json llama = load_fixture(model() + ".json");
+  ASSERT_FALSE(exact.is_null()) << "missing fixture " << model() << ".f64.json";
+  ASSERT_FALSE(llama.is_null()) << "missing fixture " << model() << ".json";
   const std::string model_path = models_dir() + "/" + exact["file"].get<std::string>();
   struct stat st {};
   if (::stat(model_path.c_str(), &st) != 0) {
@@ -137,6 +151,7 @@ TEST_P(ShippedModel, MatchesReferences) {
   }
   backend::DeviceOptions opts;
   opts.n_threads = 2;
+  opts.kernels = kernels();
   auto dev = backend::create_device("cpu", opts);
   ASSERT_TRUE(dev.ok()) << dev.error().message;
   auto file = gguf::File::open(model_path);
@@ -145,16 +160,23 @@ TEST_P(ShippedModel, MatchesReferences) {
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   Model* m = loaded->get();
 
-  const Agreement a = compare(*m, exact, 0.05);
+  RunCache runs;
+  const Agreement a = compare(*m, exact, 0.05, runs);
   std::printf(
-      "[ %s vs float64 ] top-1 %.2f%% of %zu positions; greedy identical in full for %d/%d\n",
-      GetParam().c_str(), 100 * a.top1_rate(), a.positions, a.full_matches, a.prompts);
-  for (const auto& d : a.diverged) ADD_FAILURE() << "greedy diverged before a near-tie: " << d;
+      "[ %s vs float64 ] top-1 %.2f%% of %zu positions; greedy identical in full for %d/%d; "
+      "diverged before a 0.05 near-tie in %zu\n",
+      GetParam().c_str(), 100 * a.top1_rate(), a.positions, a.full_matches, a.prompts,
+      a.diverged.size());
   EXPECT_GE(a.prompts, 20);
-  EXPECT_GE(a.top1_rate(), 0.98);
-  EXPECT_GE(a.full_matches, a.prompts - 2);
+  if (kernels() == "int8") {
+    EXPECT_GE(a.top1_rate(), 0.94);
+  } else {
+    for (const auto& d : a.diverged) ADD_FAILURE() << "greedy diverged before a near-tie: " << d;
+    EXPECT_GE(a.top1_rate(), 0.98);
+    EXPECT_GE(a.full_matches, a.prompts - 2);
+  }
 
-  const Agreement l = compare(*m, llama, 0.05);
+  const Agreement l = compare(*m, llama, 0.05, runs);
   std::printf(
       "[ %s vs llama.cpp ] top-1 %.2f%% of %zu positions; greedy identical in full for "
       "%d/%d; diverged before a 0.05 near-tie in %zu\n",
@@ -164,7 +186,15 @@ TEST_P(ShippedModel, MatchesReferences) {
   EXPECT_GE(l.top1_rate(), 0.94);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shipped, ShippedModel, ::testing::Values("smollm2-135m", "gemma3-270m"));
+INSTANTIATE_TEST_SUITE_P(Shipped, ShippedModel,
+                         ::testing::Values("smollm2-135m", "gemma3-270m", "smollm2-135m/int8",
+                                           "gemma3-270m/int8"),
+                         [](const auto& p) {
+                           std::string name = p.param;
+                           for (char& c : name)
+                             if (c == '-' || c == '/') c = '_';
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace tmill::model

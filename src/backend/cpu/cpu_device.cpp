@@ -42,7 +42,7 @@ size_t physical_memory_bytes() {
 }  // namespace
 
 Status CpuDevice::select_kernels(const std::string& kernels) {
-  if (kernels == "auto") {
+  if (kernels == "auto" || kernels == "int8") {
     cpu::set_simd_enabled(true);
     cpu::set_int16_activations(true);
   } else if (kernels == "f32") {
@@ -51,7 +51,7 @@ Status CpuDevice::select_kernels(const std::string& kernels) {
   } else if (kernels == "scalar") {
     cpu::set_simd_enabled(false);
   } else {
-    return fail("unknown CPU kernels '", kernels, "' (choose auto, f32 or scalar)");
+    return fail("unknown CPU kernels '", kernels, "' (choose auto, int8, f32 or scalar)");
   }
   return {};
 }
@@ -67,10 +67,16 @@ std::string CpuDevice::kernels_in_use() {
 }
 
 CpuDevice::CpuDevice(const DeviceOptions& options)
-    : pool_(options.n_threads), repack_(options.repack) {
+    : pool_(options.n_threads),
+      repack_(options.repack),
+      packed_codes_(options.kernels == "int8" ? cpu::detail::PackedCodes::kInt8Quads
+                                              : cpu::detail::PackedCodes::kInt16Pairs) {
   info_.name = "cpu";
   std::string kernels = kernels_in_use();
-  if (repacks()) kernels += ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K";
+  if (repacks())
+    kernels += packed_codes_ == cpu::detail::PackedCodes::kInt8Quads
+                   ? ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K with int8 activations"
+                   : ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K";
   info_.description = "CPU (" + std::to_string(pool_.size()) + " threads, " + kernels + " kernels)";
   info_.memory_bytes = physical_memory_bytes();
   info_.host_memory = true;
@@ -105,7 +111,7 @@ Expected<Tensor> CpuDevice::upload_weight(const Tensor& host) {
     pool_.parallel_for(panels, [&](int64_t begin, int64_t end, int) {
       cpu::detail::pack_rows(host.type, static_cast<const uint8_t*>(host.data), host.row_stride,
                              host.cols(), begin * cpu::detail::kPanelRows,
-                             end * cpu::detail::kPanelRows, out);
+                             end * cpu::detail::kPanelRows, out, packed_codes_);
     });
     t.packed = out;
   }
@@ -162,7 +168,8 @@ void CpuDevice::matmul_many(std::span<const MatmulJob> jobs) {
         cpu::detail::matmul_rows_packed(w.type, static_cast<const uint8_t*>(w.packed), w.cols(),
                                         static_cast<const float*>(x.data), x.rows(),
                                         static_cast<float*>(y.data),
-                                        static_cast<int64_t>(y.row_stride / sizeof(float)), lo, hi);
+                                        static_cast<int64_t>(y.row_stride / sizeof(float)), lo, hi,
+                                        packed_codes_);
         continue;
       }
       if (lo >= hi) continue;

@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "backend/cpu/matmul_packed.h"
 #include "backend/device.h"
 #include "core/large_pages.h"
 #include "core/thread_pool.h"
@@ -17,8 +18,9 @@ class CpuDevice final : public Device {
  public:
   explicit CpuDevice(const DeviceOptions& options);
 
-  // Applies DeviceOptions::kernels ("auto", "f32", "scalar"; process-wide). "auto" and "f32"
-  // fall back to scalar on CPUs without AVX2+FMA+F16C.
+  // Applies DeviceOptions::kernels ("auto", "int8", "f32", "scalar"; process-wide). "auto",
+  // "int8" and "f32" fall back to scalar on CPUs without AVX2+FMA+F16C. "int8" is "auto" with
+  // the packed weights' int8-activation layout (per device, chosen at construction).
   static Status select_kernels(const std::string& kernels);
   // The kernels in use, e.g. "avx2+int16" (without the device's repacking, see info()).
   static std::string kernels_in_use();
@@ -55,6 +57,8 @@ class CpuDevice final : public Device {
   DeviceInfo info_;
   ThreadPool pool_;
   bool repack_ = true;  // DeviceOptions::repack
+  // The packed copies' code layout: int8 activations with --kernels int8, else int16.
+  cpu::detail::PackedCodes packed_codes_;
   // Packed copies of weights (Tensor::packed), alive as long as the device, on 2 MiB pages
   // where the kernel allows (decode streams them every token; core/large_pages.h).
   LargePageArena packed_;

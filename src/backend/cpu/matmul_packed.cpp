@@ -1,4 +1,5 @@
-// Packed-panel int16 kernels (see matmul_packed.h for the layout and why).
+// Packed-panel int16 kernels and the packing entry points (see matmul_packed.h for the layouts
+// and why).
 #include "backend/cpu/matmul_packed.h"
 
 #include <immintrin.h>
@@ -11,54 +12,15 @@
 #include "backend/cpu/avx2_helpers.h"
 #include "backend/cpu/int16_activations.h"
 #include "backend/cpu/matmul_avx2.h"
+#include "backend/cpu/matmul_packed_int8.h"
+#include "backend/cpu/packed_records.h"
 #include "core/check.h"
 #include "quant/blocks.h"
 
 namespace tmill::cpu::detail {
 namespace {
 
-using quant::kQK;
-using quant::kQK_K;
-
-// A packed tensor is [panel][unit] records; a unit is one block of 32 (legacy formats) or one
-// super-block of 256 (K formats). Record layouts, 16 rows each (f16 and int8 arrays [16]):
-//   Q4_0:  d | codes (nibbles, 256 B)                            288 B = 16 x 18, as the file
-//   Q4_1:  d | m | codes (nibbles)                               320 B = 16 x 20
-//   Q5_0:  d | high-bit masks (64 B) | codes (nibbles)           352 B = 16 x 22
-//   Q8_0:  d | codes (bytes, 512 B)                              544 B = 16 x 34
-//   Q4_K:  d | dmin | sc[8] | m[8] (u8) | 8 x codes (nibbles)   2368 B = 16 x 148 (file: 144)
-//   Q6_K:  d | sc[16] (i8) | 8 x codes (six bits)              3360 B = 16 x 210, as the file
-// Q6_K keeps its 6 bits per weight: decode reads every weight once per token from DRAM, and the
-// shifts and masks that take them apart cost less there than the 30% more bytes of a
-// byte-per-code layout (numbers in docs/architecture.md, "Packed panels").
-constexpr size_t kF16Bytes = 2 * kPanelRows;
-constexpr size_t kHighBitBytes = 8 * 8;
-constexpr size_t kNibbleBytes = kQK * kPanelRows / 2;
-constexpr size_t kByteCodes = kQK * kPanelRows;
-constexpr size_t kSixBitBytes = kQK * kPanelRows * 6 / 8;
-
-constexpr bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
-constexpr int64_t unit_elems(DType type) { return is_k(type) ? kQK_K : kQK; }
-constexpr size_t codes_offset(DType type) {
-  switch (type) {
-    case DType::Q4_1:
-      return 2 * kF16Bytes;
-    case DType::Q5_0:
-      return kF16Bytes + kHighBitBytes;
-    case DType::Q4_K:
-      return 2 * kF16Bytes + 2 * 8 * kPanelRows;
-    case DType::Q6_K:
-      return kF16Bytes + 16 * kPanelRows;
-    default:
-      return kF16Bytes;
-  }
-}
-constexpr size_t block_codes_bytes(DType type) {
-  return type == DType::Q8_0 ? kByteCodes : type == DType::Q6_K ? kSixBitBytes : kNibbleBytes;
-}
-constexpr size_t record_bytes(DType type) {
-  return codes_offset(type) + block_codes_bytes(type) * static_cast<size_t>(unit_elems(type) / kQK);
-}
+using namespace packed;  // record frame: sizes, offsets, pack_record
 
 // Element of the block at position s of the activations' unpack order.
 constexpr int element_at(int s) { return s < 8 ? s : s < 16 ? s + 8 : s < 24 ? s - 8 : s; }
@@ -113,80 +75,7 @@ void put_bytes(uint8_t* codes, int r, const uint8_t* c) {
   }
 }
 
-// Legacy formats: the 32 codes of one block, by element, as stored (Q4: 0..15, Q5_0: 0..31,
-// Q8_0: int8 as bytes).
-void legacy_codes(DType type, const uint8_t* block, uint8_t* c) {
-  if (type == DType::Q8_0) {
-    std::memcpy(c, block + 2, kQK);
-    return;
-  }
-  const uint8_t* qs = block + (type == DType::Q4_0 ? 2 : type == DType::Q4_1 ? 4 : 6);
-  for (int k = 0; k < kQK / 2; ++k) {
-    c[k] = qs[k] & 0x0f;
-    c[k + kQK / 2] = qs[k] >> 4;
-  }
-  if (type == DType::Q5_0) {
-    uint32_t qh;
-    std::memcpy(&qh, block + 2, sizeof qh);
-    for (int k = 0; k < kQK; ++k) c[k] |= static_cast<uint8_t>((qh >> k & 1) << 4);
-  }
-}
-
-// One record: unit u of rows [o0, o0 + 16).
-void pack_record(DType type, const uint8_t* W, size_t w_row_bytes, int64_t o0, int64_t u,
-                 uint8_t* rec) {
-  std::memset(rec, 0, codes_offset(type));
-  uint8_t* codes = rec + codes_offset(type);
-  for (int r = 0; r < kPanelRows; ++r) {
-    const uint8_t* src = W + static_cast<size_t>(o0 + r) * w_row_bytes +
-                         static_cast<size_t>(u * info(type).block_bytes);
-    uint8_t c[kQK];
-    switch (type) {
-      case DType::Q4_K: {
-        const auto blk = quant::load_block<quant::BlockQ4_K>(src, 0);
-        std::memcpy(rec + 2 * r, &blk.d, 2);
-        std::memcpy(rec + kF16Bytes + 2 * r, &blk.dmin, 2);
-        uint8_t sc[8], mins[8];
-        quant::unpack_k_scales(blk.scales, sc, mins);
-        for (int j = 0; j < 8; ++j) {
-          rec[2 * kF16Bytes + kPanelRows * j + r] = sc[j];
-          rec[2 * kF16Bytes + kPanelRows * (8 + j) + r] = mins[j];
-          // Sub-block j: the low (j even) or high (j odd) nibbles of qs[32 (j / 2) ..].
-          for (int k = 0; k < kQK; ++k) {
-            const uint8_t byte = blk.qs[32 * (j / 2) + k];
-            c[k] = j % 2 ? byte >> 4 : byte & 15;
-          }
-          put_nibbles(codes + kNibbleBytes * j, r, c);
-        }
-        break;
-      }
-      case DType::Q6_K: {
-        const auto blk = quant::load_block<quant::BlockQ6_K>(src, 0);
-        std::memcpy(rec + 2 * r, &blk.d, 2);
-        for (int s = 0; s < 16; ++s)
-          rec[kF16Bytes + kPanelRows * s + r] = static_cast<uint8_t>(blk.scales[s]);
-        int8_t q[kQK_K];
-        quant::q6_k_codes(blk, q);
-        for (int j = 0; j < 8; ++j) {
-          for (int k = 0; k < kQK; ++k) c[k] = static_cast<uint8_t>(q[kQK * j + k] + 32);
-          put_six_bits(codes + kSixBitBytes * static_cast<size_t>(j), r, c);
-        }
-        break;
-      }
-      default:
-        std::memcpy(rec + 2 * r, src, 2);                                           // d
-        if (type == DType::Q4_1) std::memcpy(rec + kF16Bytes + 2 * r, src + 2, 2);  // m
-        legacy_codes(type, src, c);
-        if (type == DType::Q8_0) {
-          put_bytes(codes, r, c);
-        } else {
-          put_nibbles(codes, r, c);
-          if (type == DType::Q5_0) put_high_bits(rec + kF16Bytes, r, c);
-        }
-        break;
-    }
-  }
-}
+constexpr CodePlacement kInt16Pairs{put_nibbles, put_high_bits, put_bytes, put_six_bits};
 
 // ---- kernels ----
 
@@ -196,25 +85,6 @@ TM_AVX512 inline __m512i broadcast_pair(const int16_t* x) {
   std::memcpy(&v, x, sizeof v);
   return _mm512_set1_epi32(v);
 }
-
-// 16 f16 values as floats (exact). (maskz here and below: the plain conversions trip GCC 12's
-// maybe-uninitialized on their undefined source.)
-TM_AVX512 inline __m512 load_f16x16(const uint8_t* p) {
-  return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-TM_AVX512 inline __m512 load_u8x16(const uint8_t* p) {
-  return _mm512_maskz_cvtepi32_ps(
-      0xffff,
-      _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-}
-TM_AVX512 inline __m512 load_i8x16(const uint8_t* p) {
-  return _mm512_maskz_cvtepi32_ps(
-      0xffff,
-      _mm512_maskz_cvtepi8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-}
-TM_AVX512 inline __m512 int_to_float(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xffff, v); }
-// A weight scale times the activation block's scale: D * xd.
-TM_AVX512 inline __m512 scaled(__m512 d, float xd) { return _mm512_mul_ps(d, _mm512_set1_ps(xd)); }
 
 // Exact int32 sums Σ code·x over one block of 32, for T tokens (x: token 0's block codes, token
 // t at + t * n_in), from a nibble codes area: kType Q4_0 (code - 8), Q5_0 (code - 16 with the
@@ -483,22 +353,27 @@ size_t packed_bytes(DType type, int64_t n_out, int64_t n_in) {
 }
 
 void pack_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in, int64_t row_begin,
-               int64_t row_end, uint8_t* out) {
+               int64_t row_end, uint8_t* out, PackedCodes layout) {
   TM_CHECK(row_begin % kPanelRows == 0 && row_end % kPanelRows == 0, "pack_rows: ragged range");
   const int64_t n_units = n_in / unit_elems(type);
   const size_t record = record_bytes(type);
   for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows)
     for (int64_t u = 0; u < n_units; ++u)
       pack_record(type, W, w_row_bytes, o0, u,
-                  out + static_cast<size_t>(o0 / kPanelRows * n_units + u) * record);
+                  out + static_cast<size_t>(o0 / kPanelRows * n_units + u) * record,
+                  layout == PackedCodes::kInt8Quads ? kInt8Quads : kInt16Pairs);
 }
 
 void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                         int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                        int64_t row_end) {
+                        int64_t row_end, PackedCodes layout) {
   TM_CHECK(row_begin % kPanelRows == 0 && row_end % kPanelRows == 0,
            "matmul_rows_packed: ragged range");
   if (row_begin == row_end || n_tokens == 0) return;
+  if (layout == PackedCodes::kInt8Quads) {
+    matmul_rows_packed_int8(type, packed, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    return;
+  }
   QuantizedActivations& a = thread_activations();
   quantize_activations(x, n_tokens, n_in, a);
   switch (type) {

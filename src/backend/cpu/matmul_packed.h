@@ -39,6 +39,15 @@ namespace tmill::cpu::detail {
 
 // Panels are kPanelRows (16, matmul_avx2.h) rows.
 
+// How the codes sit in a record, which decides the activations' precision:
+//   kInt16Pairs: the layout above, for int16 activations and vpdpwssd (the default: logits as
+//     close to exact arithmetic as the f32 kernels);
+//   kInt8Quads: four codes of a row per 32-bit lane, for int8 activations and vpdpbusd (twice
+//     the multiply-adds per instruction; activations rounded to 8 bits per block of 32 as
+//     llama.cpp rounds them; see matmul_packed_int8.h). `--kernels int8`.
+// Both keep the record sizes; a tensor is packed and multiplied with one layout.
+enum class PackedCodes { kInt16Pairs, kInt8Quads };
+
 // Whether a weight [n_out][n_in] of `type` can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q8_0,
 // Q4_K or Q6_K, n_out a multiple of 16 (n_in is whole blocks), and AVX-512 VNNI present.
 bool packed_supported(DType type, int64_t n_out, int64_t n_in);
@@ -49,11 +58,12 @@ size_t packed_bytes(DType type, int64_t n_out, int64_t n_in);
 // Packs rows [row_begin, row_end) (multiples of 16) of W (rows w_row_bytes apart) into `out`,
 // which holds the whole tensor's packed copy. Callers may pack disjoint ranges in parallel.
 void pack_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in, int64_t row_begin,
-               int64_t row_end, uint8_t* out);
+               int64_t row_end, uint8_t* out, PackedCodes layout = PackedCodes::kInt16Pairs);
 
-// y[t][o] for o in [row_begin, row_end) (multiples of 16), from the packed copy `packed`.
+// y[t][o] for o in [row_begin, row_end) (multiples of 16), from the packed copy `packed` (packed
+// with the same layout).
 void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                         int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                        int64_t row_end);
+                        int64_t row_end, PackedCodes layout = PackedCodes::kInt16Pairs);
 
 }  // namespace tmill::cpu::detail
