@@ -61,8 +61,8 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
   const int64_t n_tokens = state.range(1);
   const bool dram = state.range(2) != 0;
   const bool packed = path == kPacked || path == kPackedInt8;
-  const auto layout =
-      path == kPackedInt8 ? cpu::detail::PackedCodes::kInt8Quads : cpu::detail::PackedCodes::kInt16Pairs;
+  const auto layout = path == kPackedInt8 ? cpu::detail::PackedCodes::kInt8Quads
+                                          : cpu::detail::PackedCodes::kInt16Pairs;
   if (packed && !cpu::detail::packed_supported(type, n_out, n_in)) {
     state.SkipWithError("no packed kernel for this format or CPU");
     return;

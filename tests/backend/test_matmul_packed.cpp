@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "backend/cpu/cpu_device.h"
+#include "backend/cpu/int8_activations.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/matmul_avx2.h"
-#include "backend/cpu/int8_activations.h"
 #include "backend/cpu/matmul_int16.h"
 #include "backend/cpu/matmul_packed.h"
 #include "backend/cpu/matmul_packed_int8.h"
@@ -58,11 +58,11 @@ std::vector<float> reference(DType type, PackedCodes layout, const Weights& w, i
                              const float* x, int64_t n) {
   std::vector<float> y(static_cast<size_t>(n * kOut));
   if (layout == PackedCodes::kInt8Quads)
-    cpu::detail::matmul_rows_int8_reference(type, w.data, w.row_stride, n_in, x, n, y.data(),
-                                            kOut, 0, kOut);
+    cpu::detail::matmul_rows_int8_reference(type, w.data, w.row_stride, n_in, x, n, y.data(), kOut,
+                                            0, kOut);
   else
-    cpu::detail::matmul_rows_int16_invariant(type, w.data, w.row_stride, n_in, x, n, y.data(),
-                                             kOut, 0, kOut);
+    cpu::detail::matmul_rows_int16_invariant(type, w.data, w.row_stride, n_in, x, n, y.data(), kOut,
+                                             0, kOut);
   return y;
 }
 
@@ -189,16 +189,19 @@ TEST(Int8Activations, RoundPerBlockOf32) {
     int32_t half[2] = {0, 0};
     for (int k = 0; k < 32; ++k) {
       const auto want = static_cast<int8_t>(std::nearbyint(xb[k] * inv));
-      ASSERT_EQ(a.codes[static_cast<size_t>(b * 32 + k)], want) << "block " << b << " element " << k;
+      ASSERT_EQ(a.codes[static_cast<size_t>(b * 32 + k)], want)
+          << "block " << b << " element " << k;
       half[k / 16] += want;
     }
     EXPECT_EQ(a.scales[static_cast<size_t>(b)], max_abs / 127.0f);
     EXPECT_EQ(a.code_sums[static_cast<size_t>(2 * b)], half[0]);
     EXPECT_EQ(a.code_sums[static_cast<size_t>(2 * b + 1)], half[1]);
-    EXPECT_EQ(a.sums[static_cast<size_t>(b)], (max_abs / 127.0f) * static_cast<float>(half[0] + half[1]));
+    EXPECT_EQ(a.sums[static_cast<size_t>(b)],
+              (max_abs / 127.0f) * static_cast<float>(half[0] + half[1]));
     double sum = 0;
     for (int k = 0; k < 32; ++k) sum += xb[k];
-    EXPECT_NEAR(a.sums[static_cast<size_t>(b)], sum, 32 * max_abs / 254 + 1e-6) << "within rounding";
+    EXPECT_NEAR(a.sums[static_cast<size_t>(b)], sum, 32 * max_abs / 254 + 1e-6)
+        << "within rounding";
   }
 }
 

@@ -2,8 +2,9 @@
 // kernels over packed panels or over the file's rows, int8 activations over packed panels, f32
 // SIMD, scalar reference) gives the same logits within the engine-core tolerance, on the
 // synthetic models whose llama.cpp logits are known. The int16 families stay within 1e-5 of
-// the scalar kernels' cosine; int8 rounds activations as llama.cpp does, so within 1e-4. Five tokens keep the forward pass on the
-// decode-sized (<= 8 rows) kernels, where the int16 path is used.
+// the scalar kernels' cosine; int8 rounds activations as llama.cpp does, so within 1e-4. Five
+// tokens keep the forward pass on the decode-sized (<= 8 rows) kernels, where the int16 path is
+// used.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -165,11 +165,10 @@ void CpuDevice::matmul_many(std::span<const MatmulJob> jobs) {
         lo = lo / cpu::detail::kPanelRows * cpu::detail::kPanelRows;
         hi = hi < w.rows() ? hi / cpu::detail::kPanelRows * cpu::detail::kPanelRows : hi;
         if (lo >= hi) continue;
-        cpu::detail::matmul_rows_packed(w.type, static_cast<const uint8_t*>(w.packed), w.cols(),
-                                        static_cast<const float*>(x.data), x.rows(),
-                                        static_cast<float*>(y.data),
-                                        static_cast<int64_t>(y.row_stride / sizeof(float)), lo, hi,
-                                        packed_codes_);
+        cpu::detail::matmul_rows_packed(
+            w.type, static_cast<const uint8_t*>(w.packed), w.cols(),
+            static_cast<const float*>(x.data), x.rows(), static_cast<float*>(y.data),
+            static_cast<int64_t>(y.row_stride / sizeof(float)), lo, hi, packed_codes_);
         continue;
       }
       if (lo >= hi) continue;

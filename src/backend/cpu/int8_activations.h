@@ -32,7 +32,6 @@ Int8Activations& thread_int8_activations();
 
 // Quantizes x [n_tokens][n_in] (n_in a multiple of 32) into a. Needs AVX-512 (call only where
 // packed_supported() holds).
-void quantize_activations_int8(const float* x, int64_t n_tokens, int64_t n_in,
-                               Int8Activations& a);
+void quantize_activations_int8(const float* x, int64_t n_tokens, int64_t n_in, Int8Activations& a);
 
 }  // namespace tmill::cpu::detail

@@ -39,7 +39,8 @@ void put_high_bits(uint8_t* masks, int r, const uint8_t* c) {
 
 void put_bytes(uint8_t* area, int r, const uint8_t* c) {
   for (int v = 0; v < 8; ++v)
-    for (int j = 0; j < 4; ++j) area[64 * v + 4 * r + j] = static_cast<uint8_t>(c[4 * v + j] ^ 0x80);
+    for (int j = 0; j < 4; ++j)
+      area[64 * v + 4 * r + j] = static_cast<uint8_t>(c[4 * v + j] ^ 0x80);
 }
 
 void put_six_bits(uint8_t* area, int r, const uint8_t* c) {
@@ -65,7 +66,9 @@ TM_AVX512 inline __m512i broadcast_quad(const int8_t* x) {
 // Independent accumulation chains per token: enough to hide vpdpbusd's latency when few tokens
 // share the weights. Integer sums, so the count changes nothing in the results.
 template <int T>
-constexpr int kChains = T == 1 ? 4 : T <= 4 ? 2 : 1;
+constexpr int kChains = T == 1   ? 4
+                        : T <= 4 ? 2
+                                 : 1;
 
 template <int C, int T>
 TM_AVX512 inline void add_chains(__m512i (&ic)[C][T], __m512i* sum) {
@@ -114,8 +117,7 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
 
 // The same from a byte area (Q8_0, codes + 128): no offset.
 template <int T>
-TM_AVX512 inline void byte_sums(const uint8_t* codes, const int8_t* x, int64_t n_in,
-                                __m512i* sum) {
+TM_AVX512 inline void byte_sums(const uint8_t* codes, const int8_t* x, int64_t n_in, __m512i* sum) {
   constexpr int C = kChains<T>;
   __m512i ic[C][T];
 #pragma GCC unroll 4
@@ -155,7 +157,8 @@ TM_AVX512 inline void six_bit_step(const uint8_t* codes, __m512i h0, __m512i h1,
       _mm512_ternarylogic_epi32(_mm512_srli_epi16(n, 4), high_bits_of<V>(h1), low4, kLowOrHigh);
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) {
-    lo_ic[V % C][t] = _mm512_dpbusd_epi32(lo_ic[V % C][t], lo, broadcast_quad(x + t * n_in + 4 * V));
+    lo_ic[V % C][t] =
+        _mm512_dpbusd_epi32(lo_ic[V % C][t], lo, broadcast_quad(x + t * n_in + 4 * V));
     hi_ic[V % C][t] =
         _mm512_dpbusd_epi32(hi_ic[V % C][t], hi, broadcast_quad(x + t * n_in + 16 + 4 * V));
   }
