@@ -4,7 +4,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -13,6 +12,7 @@
 #include "backend/cpu/int16_activations.h"
 #include "backend/cpu/matmul_avx2.h"
 #include "backend/cpu/matmul_packed_int8.h"
+#include "backend/cpu/packed_panel.h"
 #include "backend/cpu/packed_records.h"
 #include "core/check.h"
 #include "quant/blocks.h"
@@ -96,10 +96,7 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
   constexpr int C = T == 1 ? 4 : (T <= 4 ? 2 : 1);
   const __m512i low4 = _mm512_set1_epi16(0x0f);
   __m512i ic[C][T];
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c)
-#pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) ic[c][t] = _mm512_setzero_si512();
+  zero_chains(ic);
 #pragma GCC unroll 8
   for (int g = 0; g < 8; ++g) {
     const __m512i v =
@@ -125,12 +122,7 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
           _mm512_dpwssd_epi32(ic[(2 * g + 1) % C][t], hi, broadcast_pair(x + t * n_in + 4 * g + 2));
     }
   }
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) {
-    sum[t] = ic[0][t];
-#pragma GCC unroll 4
-    for (int c = 1; c < C; ++c) sum[t] = _mm512_add_epi32(sum[t], ic[c][t]);
-  }
+  add_chains(ic, sum);
 }
 
 // The same from a byte codes area (Q8_0): 16 pairs of 32 bytes, each widened to 16-bit lanes.
@@ -139,10 +131,7 @@ TM_AVX512 inline void byte_sums(const uint8_t* codes, const int16_t* x, int64_t 
                                 __m512i* sum) {
   constexpr int C = T <= 2 ? 4 : 2;
   __m512i ic[C][T];
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c)
-#pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) ic[c][t] = _mm512_setzero_si512();
+  zero_chains(ic);
 #pragma GCC unroll 16
   for (int p = 0; p < 16; ++p) {
     const __m512i w =
@@ -151,12 +140,7 @@ TM_AVX512 inline void byte_sums(const uint8_t* codes, const int16_t* x, int64_t 
     for (int t = 0; t < T; ++t)
       ic[p % C][t] = _mm512_dpwssd_epi32(ic[p % C][t], w, broadcast_pair(x + t * n_in + 2 * p));
   }
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) {
-    sum[t] = ic[0][t];
-#pragma GCC unroll 4
-    for (int c = 1; c < C; ++c) sum[t] = _mm512_add_epi32(sum[t], ic[c][t]);
-  }
+  add_chains(ic, sum);
 }
 
 // Q6_K's exact int32 sums over one block of 32 of (code - 32)·x, from a six-bit codes area, split
@@ -171,12 +155,8 @@ TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int16_t* x, int64
   const __m512i six = _mm512_set1_epi16(63);
   constexpr int kOrThenAnd = 0xa8;  // _mm512_ternarylogic_epi32 immediate for (a | b) & c
   __m512i ic[2][C][T];
-#pragma GCC unroll 2
-  for (int h = 0; h < 2; ++h)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c)
-#pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) ic[h][c][t] = _mm512_setzero_si512();
+  zero_chains(ic[0]);
+  zero_chains(ic[1]);
 #pragma GCC unroll 2
   for (int m = 0; m < 2; ++m) {
     const __m512i w0 = _mm512_loadu_si512(codes + 192 * m);
@@ -204,99 +184,12 @@ TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int16_t* x, int64
                                           broadcast_pair(x + t * n_in + 2 * (8 * m + k)));
     }
   }
+  add_chains(ic[0], first);
+  add_chains(ic[1], second);
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) {
-    first[t] = ic[0][0][t];
-    second[t] = ic[1][0][t];
-#pragma GCC unroll 4
-    for (int c = 1; c < C; ++c) {
-      first[t] = _mm512_add_epi32(first[t], ic[0][c][t]);
-      second[t] = _mm512_add_epi32(second[t], ic[1][c][t]);
-    }
     first[t] = _mm512_sub_epi32(first[t], _mm512_set1_epi32(bias32[t * bias_stride]));
     second[t] = _mm512_sub_epi32(second[t], _mm512_set1_epi32(bias32[t * bias_stride + 1]));
-  }
-}
-
-// One panel x T tokens: y[t][0..16). Per row (lane) and token this is the batch-invariant
-// definition of matmul_int16.cpp: acc = fma(float(I_j), D_j * xd_b, acc) over sub-blocks j in
-// order, mn = fma(M_b, xs_b, mn) over blocks in order for formats with a min, y = acc + mn.
-template <DType kType, int T>
-TM_AVX512 void panel_tokens(const uint8_t* panel, int64_t n_in, const QuantizedActivations& a,
-                            const int32_t* bias32, int64_t t0, float* y, int64_t y_stride) {
-  constexpr size_t kRecord = record_bytes(kType);
-  constexpr bool kHasMin = kType == DType::Q4_1 || kType == DType::Q4_K;
-  const int64_t n_units = n_in / unit_elems(kType);
-  const int16_t* xq = a.codes.data() + t0 * n_in;
-  const float* xd = a.scales.data() + t0 * a.n_blocks;
-  const float* xs = a.sums.data() + t0 * a.n_blocks;
-  __m512 acc[T], mn[T];
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) acc[t] = mn[t] = _mm512_setzero_ps();
-  for (int64_t u = 0; u < n_units; ++u) {
-    const uint8_t* rec = panel + static_cast<size_t>(u) * kRecord;
-    const uint8_t* codes = rec + codes_offset(kType);
-    if constexpr (kType == DType::Q4_K) {
-      const __m512 d = load_f16x16(rec);
-      // -dmin: a sign flip, as the unpacked kernels' unary minus.
-      const __m512 neg_dmin = _mm512_castsi512_ps(
-          _mm512_xor_si512(_mm512_castps_si512(load_f16x16(rec + kF16Bytes)),
-                           _mm512_set1_epi32(static_cast<int32_t>(0x80000000u))));
-      for (int j = 0; j < 8; ++j) {
-        const int64_t b = 8 * u + j;
-        const __m512 dj = _mm512_mul_ps(d, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * j));
-        const __m512 mj =
-            _mm512_mul_ps(neg_dmin, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * (8 + j)));
-        __m512i sum[T];
-        nibble_sums<DType::Q4_1, T>(codes + kNibbleBytes * j, nullptr, xq + b * kQK, n_in, sum);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-          acc[t] =
-              _mm512_fmadd_ps(int_to_float(sum[t]), scaled(dj, xd[t * a.n_blocks + b]), acc[t]);
-          mn[t] = _mm512_fmadd_ps(mj, _mm512_set1_ps(xs[t * a.n_blocks + b]), mn[t]);
-        }
-      }
-    } else if constexpr (kType == DType::Q6_K) {
-      const __m512 d = load_f16x16(rec);
-      for (int j = 0; j < 8; ++j) {
-        const int64_t b = 8 * u + j;
-        const __m512 d0 = _mm512_mul_ps(d, load_i8x16(rec + kF16Bytes + kPanelRows * (2 * j)));
-        const __m512 d1 = _mm512_mul_ps(d, load_i8x16(rec + kF16Bytes + kPanelRows * (2 * j + 1)));
-        __m512i first[T], second[T];
-        six_bit_sums<T>(codes + block_codes_bytes(kType) * static_cast<size_t>(j), xq + b * kQK,
-                        n_in, bias32 + (t0 * a.n_blocks + b) * 2, 2 * a.n_blocks, first, second);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-          acc[t] =
-              _mm512_fmadd_ps(int_to_float(first[t]), scaled(d0, xd[t * a.n_blocks + b]), acc[t]);
-          acc[t] =
-              _mm512_fmadd_ps(int_to_float(second[t]), scaled(d1, xd[t * a.n_blocks + b]), acc[t]);
-        }
-      }
-    } else {
-      const int64_t b = u;
-      __m512i sum[T];
-      if constexpr (kType == DType::Q8_0) {
-        byte_sums<T>(codes, xq + b * kQK, n_in, sum);
-      } else {
-        nibble_sums<kType, T>(codes, rec + kF16Bytes, xq + b * kQK, n_in, sum);
-      }
-      const __m512 d = load_f16x16(rec);
-#pragma GCC unroll 8
-      for (int t = 0; t < T; ++t)
-        acc[t] = _mm512_fmadd_ps(int_to_float(sum[t]), scaled(d, xd[t * a.n_blocks + b]), acc[t]);
-      if constexpr (kType == DType::Q4_1) {
-        const __m512 m = load_f16x16(rec + kF16Bytes);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t)
-          mn[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * a.n_blocks + b]), mn[t]);
-      }
-    }
-  }
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) {
-    if constexpr (kHasMin) acc[t] = _mm512_add_ps(acc[t], mn[t]);
-    _mm512_storeu_ps(y + t * y_stride, acc[t]);
   }
 }
 
@@ -316,27 +209,29 @@ const int32_t* q6_k_bias(const QuantizedActivations& a, int64_t n_tokens) {
   return bias.data();
 }
 
-template <DType kType>
-TM_AVX512 void packed_rows(const uint8_t* packed, int64_t n_in, const QuantizedActivations& a,
-                           int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                           int64_t row_end) {
-  const size_t panel_bytes = static_cast<size_t>(n_in / unit_elems(kType)) * record_bytes(kType);
-  // Token chunks whose int16 activations (2·n_in bytes a token) stay in L2 while every panel of
-  // the range runs over them.
-  const int64_t chunk = std::max<int64_t>(16, 262144 / (2 * n_in));
-  const int32_t* bias32 = nullptr;
-  if constexpr (kType == DType::Q6_K) bias32 = q6_k_bias(a, n_tokens);
-  for (int64_t c0 = 0; c0 < n_tokens; c0 += chunk) {
-    const int64_t c1 = std::min(n_tokens, c0 + chunk);
-    for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows) {
-      const uint8_t* panel = packed + static_cast<size_t>(o0 / kPanelRows) * panel_bytes;
-      for_token_groups<8>(c0, c1, [&](auto tokens, int64_t t) {
-        panel_tokens<kType, decltype(tokens)::value>(panel, n_in, a, bias32, t,
-                                                     y + t * y_stride + o0, y_stride);
-      });
-    }
+// The int16 layout's integer sums for panel_tokens (packed_panel.h).
+struct Int16Codes {
+  static constexpr int64_t kCodeBytes = 2;
+  const QuantizedActivations& a;
+  const int32_t* bias32;  // q6_k_bias (Q6_K only)
+
+  template <DType kType, int T>
+  TM_AVX512 void block_sums(const uint8_t* area, const uint8_t* masks, int64_t t0, int64_t b,
+                            int64_t n_in, __m512i* sum) const {
+    const int16_t* x = a.codes.data() + t0 * n_in + b * kQK;
+    if constexpr (kType == DType::Q8_0)
+      byte_sums<T>(area, x, n_in, sum);
+    else
+      nibble_sums<kType, T>(area, masks, x, n_in, sum);
   }
-}
+
+  template <int T>
+  TM_AVX512 void six_bit_sums(const uint8_t* area, int64_t t0, int64_t b, int64_t n_in,
+                              __m512i* first, __m512i* second) const {
+    detail::six_bit_sums<T>(area, a.codes.data() + t0 * n_in + b * kQK, n_in,
+                            bias32 + (t0 * a.n_blocks + b) * 2, 2 * a.n_blocks, first, second);
+  }
+};
 
 }  // namespace
 
@@ -376,28 +271,8 @@ void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const f
   }
   QuantizedActivations& a = thread_activations();
   quantize_activations(x, n_tokens, n_in, a);
-  switch (type) {
-    case DType::Q4_0:
-      packed_rows<DType::Q4_0>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-      break;
-    case DType::Q4_1:
-      packed_rows<DType::Q4_1>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-      break;
-    case DType::Q5_0:
-      packed_rows<DType::Q5_0>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-      break;
-    case DType::Q8_0:
-      packed_rows<DType::Q8_0>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-      break;
-    case DType::Q4_K:
-      packed_rows<DType::Q4_K>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-      break;
-    case DType::Q6_K:
-      packed_rows<DType::Q6_K>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-      break;
-    default:
-      TM_CHECK(false, "matmul_rows_packed: unsupported format");
-  }
+  const Int16Codes codes{a, type == DType::Q6_K ? q6_k_bias(a, n_tokens) : nullptr};
+  packed_rows(type, codes, packed, n_in, n_tokens, y, y_stride, row_begin, row_end);
 }
 
 }  // namespace tmill::cpu::detail

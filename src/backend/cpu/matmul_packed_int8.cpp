@@ -3,13 +3,13 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "backend/cpu/avx2_helpers.h"
 #include "backend/cpu/int8_activations.h"
 #include "backend/cpu/matmul_avx2.h"
+#include "backend/cpu/packed_panel.h"
 #include "core/check.h"
 #include "core/half.h"
 
@@ -70,16 +70,6 @@ constexpr int kChains = T == 1   ? 4
                         : T <= 4 ? 2
                                  : 1;
 
-template <int C, int T>
-TM_AVX512 inline void add_chains(__m512i (&ic)[C][T], __m512i* sum) {
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) {
-    sum[t] = ic[0][t];
-#pragma GCC unroll 4
-    for (int c = 1; c < C; ++c) sum[t] = _mm512_add_epi32(sum[t], ic[c][t]);
-  }
-}
-
 // Σ code·x over one block of 32 for T tokens (x: token 0's block, token t at + t * n_in) from a
 // nibble area, the codes as stored (0..15; Q5_0 0..31 with bit 4 from `masks`): no offsets.
 template <DType kType, int T>
@@ -88,10 +78,7 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
   constexpr int C = kChains<T>;
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   __m512i ic[C][T];
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c)
-#pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) ic[c][t] = _mm512_setzero_si512();
+  zero_chains(ic);
 #pragma GCC unroll 4
   for (int v = 0; v < 4; ++v) {
     const __m512i w = _mm512_loadu_si512(codes + 64 * v);
@@ -112,7 +99,7 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
       b = _mm512_dpbusd_epi32(b, hi, broadcast_quad(x + t * n_in + 16 + 4 * v));
     }
   }
-  add_chains<C, T>(ic, sum);
+  add_chains(ic, sum);
 }
 
 // The same from a byte area (Q8_0, codes + 128): no offset.
@@ -120,10 +107,7 @@ template <int T>
 TM_AVX512 inline void byte_sums(const uint8_t* codes, const int8_t* x, int64_t n_in, __m512i* sum) {
   constexpr int C = kChains<T>;
   __m512i ic[C][T];
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c)
-#pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) ic[c][t] = _mm512_setzero_si512();
+  zero_chains(ic);
 #pragma GCC unroll 8
   for (int v = 0; v < 8; ++v) {
     const __m512i w = _mm512_loadu_si512(codes + 64 * v);
@@ -131,7 +115,7 @@ TM_AVX512 inline void byte_sums(const uint8_t* codes, const int8_t* x, int64_t n
     for (int t = 0; t < T; ++t)
       ic[v % C][t] = _mm512_dpbusd_epi32(ic[v % C][t], w, broadcast_quad(x + t * n_in + 4 * v));
   }
-  add_chains<C, T>(ic, sum);
+  add_chains(ic, sum);
 }
 
 // Bits 4-5 of every byte: the high bits of vector V's codes, from a high-bits vector (they sit
@@ -171,18 +155,16 @@ TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int8_t* x, int64_
                                    __m512i* first, __m512i* second) {
   constexpr int C = T == 1 ? 2 : 1;  // chains per half
   __m512i lo_ic[C][T], hi_ic[C][T];
-#pragma GCC unroll 4
-  for (int c = 0; c < C; ++c)
-#pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) lo_ic[c][t] = hi_ic[c][t] = _mm512_setzero_si512();
+  zero_chains(lo_ic);
+  zero_chains(hi_ic);
   const __m512i h0 = _mm512_loadu_si512(codes + kNibbleBytes);
   const __m512i h1 = _mm512_loadu_si512(codes + kNibbleBytes + 64);
   six_bit_step<0>(codes, h0, h1, x, n_in, lo_ic, hi_ic);
   six_bit_step<1>(codes, h0, h1, x, n_in, lo_ic, hi_ic);
   six_bit_step<2>(codes, h0, h1, x, n_in, lo_ic, hi_ic);
   six_bit_step<3>(codes, h0, h1, x, n_in, lo_ic, hi_ic);
-  add_chains<C, T>(lo_ic, first);
-  add_chains<C, T>(hi_ic, second);
+  add_chains(lo_ic, first);
+  add_chains(hi_ic, second);
 }
 
 // The offset each legacy format's stored codes carry.
@@ -190,111 +172,41 @@ constexpr int32_t code_offset(DType type) {
   return type == DType::Q4_0 ? 8 : type == DType::Q5_0 ? 16 : type == DType::Q8_0 ? 128 : 0;
 }
 
-// One panel x T tokens: y[t][0..16), the float steps of matmul_rows_int8_reference per lane.
-template <DType kType, int T>
-TM_AVX512 void panel_tokens(const uint8_t* panel, int64_t n_in, const Int8Activations& a,
-                            int64_t t0, float* y, int64_t y_stride) {
-  constexpr size_t kRecord = record_bytes(kType);
-  constexpr bool kHasMin = kType == DType::Q4_1 || kType == DType::Q4_K;
-  const int64_t nb = a.n_blocks;
-  const int64_t n_units = n_in / unit_elems(kType);
-  const int8_t* xq = a.codes.data() + t0 * n_in;
-  const float* xd = a.scales.data() + t0 * nb;
-  const float* xs = a.sums.data() + t0 * nb;
-  const int32_t* cs = a.code_sums.data() + 2 * t0 * nb;
-  __m512 acc[T], mn[T];
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) acc[t] = mn[t] = _mm512_setzero_ps();
-  for (int64_t u = 0; u < n_units; ++u) {
-    const uint8_t* rec = panel + static_cast<size_t>(u) * kRecord;
-    const uint8_t* codes = rec + codes_offset(kType);
-    if constexpr (kType == DType::Q4_K) {
-      const __m512 d = load_f16x16(rec);
-      const __m512 neg_dmin = _mm512_castsi512_ps(
-          _mm512_xor_si512(_mm512_castps_si512(load_f16x16(rec + kF16Bytes)),
-                           _mm512_set1_epi32(static_cast<int32_t>(0x80000000u))));
-      for (int j = 0; j < 8; ++j) {
-        const int64_t b = 8 * u + j;
-        const __m512 dj = _mm512_mul_ps(d, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * j));
-        const __m512 mj =
-            _mm512_mul_ps(neg_dmin, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * (8 + j)));
-        __m512i sum[T];
-        nibble_sums<DType::Q4_1, T>(codes + kNibbleBytes * j, nullptr, xq + b * kQK, n_in, sum);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-          acc[t] = _mm512_fmadd_ps(int_to_float(sum[t]), scaled(dj, xd[t * nb + b]), acc[t]);
-          mn[t] = _mm512_fmadd_ps(mj, _mm512_set1_ps(xs[t * nb + b]), mn[t]);
-        }
-      }
-    } else if constexpr (kType == DType::Q6_K) {
-      const __m512 d = load_f16x16(rec);
-      for (int j = 0; j < 8; ++j) {
-        const int64_t b = 8 * u + j;
-        const __m512 d0 = _mm512_mul_ps(d, load_i8x16(rec + kF16Bytes + kPanelRows * (2 * j)));
-        const __m512 d1 = _mm512_mul_ps(d, load_i8x16(rec + kF16Bytes + kPanelRows * (2 * j + 1)));
-        __m512i first[T], second[T];
-        six_bit_sums<T>(codes + kSixBitBytes * static_cast<size_t>(j), xq + b * kQK, n_in, first,
-                        second);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-          const int32_t* s = cs + 2 * (t * nb + b);
-          first[t] = _mm512_sub_epi32(first[t], _mm512_set1_epi32(32 * s[0]));
-          second[t] = _mm512_sub_epi32(second[t], _mm512_set1_epi32(32 * s[1]));
-          acc[t] = _mm512_fmadd_ps(int_to_float(first[t]), scaled(d0, xd[t * nb + b]), acc[t]);
-          acc[t] = _mm512_fmadd_ps(int_to_float(second[t]), scaled(d1, xd[t * nb + b]), acc[t]);
-        }
-      }
-    } else {
-      const int64_t b = u;
-      __m512i sum[T];
-      if constexpr (kType == DType::Q8_0) {
-        byte_sums<T>(codes, xq + b * kQK, n_in, sum);
-      } else {
-        nibble_sums<kType, T>(codes, rec + kF16Bytes, xq + b * kQK, n_in, sum);
-      }
-      const __m512 d = load_f16x16(rec);
+// The int8 layout's integer sums for panel_tokens (packed_panel.h): the raw sums less the
+// codes' offset times the activation codes' sums.
+struct Int8Codes {
+  static constexpr int64_t kCodeBytes = 1;
+  const Int8Activations& a;
+
+  template <DType kType, int T>
+  TM_AVX512 void block_sums(const uint8_t* area, const uint8_t* masks, int64_t t0, int64_t b,
+                            int64_t n_in, __m512i* sum) const {
+    const int8_t* x = a.codes.data() + t0 * n_in + b * kQK;
+    if constexpr (kType == DType::Q8_0)
+      byte_sums<T>(area, x, n_in, sum);
+    else
+      nibble_sums<kType, T>(area, masks, x, n_in, sum);
+    if constexpr (code_offset(kType) != 0) {
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
-        if constexpr (code_offset(kType) != 0) {
-          const int32_t* s = cs + 2 * (t * nb + b);
-          sum[t] = _mm512_sub_epi32(sum[t], _mm512_set1_epi32(code_offset(kType) * (s[0] + s[1])));
-        }
-        acc[t] = _mm512_fmadd_ps(int_to_float(sum[t]), scaled(d, xd[t * nb + b]), acc[t]);
-      }
-      if constexpr (kType == DType::Q4_1) {
-        const __m512 m = load_f16x16(rec + kF16Bytes);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t)
-          mn[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * nb + b]), mn[t]);
+        const int32_t* s = a.code_sums.data() + 2 * ((t0 + t) * a.n_blocks + b);
+        sum[t] = _mm512_sub_epi32(sum[t], _mm512_set1_epi32(code_offset(kType) * (s[0] + s[1])));
       }
     }
   }
-#pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) {
-    if constexpr (kHasMin) acc[t] = _mm512_add_ps(acc[t], mn[t]);
-    _mm512_storeu_ps(y + t * y_stride, acc[t]);
-  }
-}
 
-template <DType kType>
-TM_AVX512 void packed_rows(const uint8_t* packed, int64_t n_in, const Int8Activations& a,
-                           int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                           int64_t row_end) {
-  const size_t panel_bytes = static_cast<size_t>(n_in / unit_elems(kType)) * record_bytes(kType);
-  // Token chunks whose int8 activations (n_in bytes a token) stay in L2 while every panel of
-  // the range runs over them.
-  const int64_t chunk = std::max<int64_t>(16, 262144 / n_in);
-  for (int64_t c0 = 0; c0 < n_tokens; c0 += chunk) {
-    const int64_t c1 = std::min(n_tokens, c0 + chunk);
-    for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows) {
-      const uint8_t* panel = packed + static_cast<size_t>(o0 / kPanelRows) * panel_bytes;
-      for_token_groups<8>(c0, c1, [&](auto tokens, int64_t t) {
-        panel_tokens<kType, decltype(tokens)::value>(panel, n_in, a, t, y + t * y_stride + o0,
-                                                     y_stride);
-      });
+  template <int T>
+  TM_AVX512 void six_bit_sums(const uint8_t* area, int64_t t0, int64_t b, int64_t n_in,
+                              __m512i* first, __m512i* second) const {
+    packed::six_bit_sums<T>(area, a.codes.data() + t0 * n_in + b * kQK, n_in, first, second);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const int32_t* s = a.code_sums.data() + 2 * ((t0 + t) * a.n_blocks + b);
+      first[t] = _mm512_sub_epi32(first[t], _mm512_set1_epi32(32 * s[0]));
+      second[t] = _mm512_sub_epi32(second[t], _mm512_set1_epi32(32 * s[1]));
     }
   }
-}
+};
 
 // ---- the scalar definition ----
 
@@ -362,22 +274,7 @@ void matmul_rows_packed_int8(DType type, const uint8_t* packed, int64_t n_in, co
                              int64_t row_end) {
   Int8Activations& a = thread_int8_activations();
   quantize_activations_int8(x, n_tokens, n_in, a);
-  switch (type) {
-    case DType::Q4_0:
-      return packed_rows<DType::Q4_0>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-    case DType::Q4_1:
-      return packed_rows<DType::Q4_1>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-    case DType::Q5_0:
-      return packed_rows<DType::Q5_0>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-    case DType::Q8_0:
-      return packed_rows<DType::Q8_0>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-    case DType::Q4_K:
-      return packed_rows<DType::Q4_K>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-    case DType::Q6_K:
-      return packed_rows<DType::Q6_K>(packed, n_in, a, n_tokens, y, y_stride, row_begin, row_end);
-    default:
-      TM_CHECK(false, "matmul_rows_packed_int8: unsupported format");
-  }
+  packed_rows(type, Int8Codes{a}, packed, n_in, n_tokens, y, y_stride, row_begin, row_end);
 }
 
 void matmul_rows_int8_reference(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,

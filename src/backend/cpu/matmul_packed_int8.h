@@ -39,7 +39,8 @@ void matmul_rows_packed_int8(DType type, const uint8_t* packed, int64_t n_in, co
                              int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
                              int64_t row_end);
 
-// The definition the int8 kernels match, from the file's rows W (any rows): scalar.
+// The definition the int8 kernels match, from the file's rows W (any rows): scalar sums and
+// float steps, over the activations quantize_activations_int8 gives (so it too needs AVX-512).
 void matmul_rows_int8_reference(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,
                                 const float* x, int64_t n_tokens, float* y, int64_t y_stride,
                                 int64_t row_begin, int64_t row_end);

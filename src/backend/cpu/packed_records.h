@@ -6,9 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include <immintrin.h>
-
-#include "backend/cpu/avx2_helpers.h"
 #include "backend/cpu/matmul_avx2.h"
 #include "core/dtype.h"
 #include "quant/blocks.h"
@@ -75,26 +72,5 @@ void legacy_codes(DType type, const uint8_t* block, uint8_t* c);
 // `place`.
 void pack_record(DType type, const uint8_t* W, size_t w_row_bytes, int64_t o0, int64_t u,
                  uint8_t* rec, const CodePlacement& place);
-
-// ---- 16-lane loads of a record's per-row scales (AVX-512; the kernels' own) ----
-
-// 16 f16 values as floats (exact). (maskz here and below: the plain conversions trip GCC 12's
-// maybe-uninitialized on their undefined source.)
-TM_AVX512 inline __m512 load_f16x16(const uint8_t* p) {
-  return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-TM_AVX512 inline __m512 load_u8x16(const uint8_t* p) {
-  return _mm512_maskz_cvtepi32_ps(
-      0xffff,
-      _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-}
-TM_AVX512 inline __m512 load_i8x16(const uint8_t* p) {
-  return _mm512_maskz_cvtepi32_ps(
-      0xffff,
-      _mm512_maskz_cvtepi8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-}
-TM_AVX512 inline __m512 int_to_float(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xffff, v); }
-// A weight scale times the activation block's scale: D * xd.
-TM_AVX512 inline __m512 scaled(__m512 d, float xd) { return _mm512_mul_ps(d, _mm512_set1_ps(xd)); }
 
 }  // namespace tmill::cpu::detail::packed
