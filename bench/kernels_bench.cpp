@@ -5,6 +5,7 @@
 //   build/bin/kernels_bench                          all
 //   build/bin/kernels_bench --benchmark_filter=Q4_1  one format
 //   build/bin/kernels_bench --benchmark_filter='Q4_1.*/(1|16)/1$'  1 and 16 tokens, from DRAM
+//   build/bin/kernels_bench --benchmark_filter='attention/0/.*/1$'    attention, KV from DRAM
 //
 // Shapes are the shipped models' (SmolLM2: 576 -> 1536; Gemma 3: 640 -> 2048, 2048 -> 640).
 #include <benchmark/benchmark.h>
@@ -115,30 +116,37 @@ void matmul_args(benchmark::internal::Benchmark* b) {
       for (int tokens : {1, 4, 16, 64}) b->Args({path, tokens, dram});
 }
 
-// args: path, context length. SmolLM2's attention: 3 query heads per KV head, head_dim 64.
+// args: path, context length, dram. SmolLM2's attention: 3 query heads per KV head, 3 KV heads,
+// head_dim 64, head-major blocks of 16 positions (backend::kv_cache_view), one KV head read.
+// dram 0: one cache, resident after the first iteration. dram 1: as in batched decode, where the
+// weight stream evicts the cache between steps: a shuffled block table, and each iteration takes
+// the next of several caches totalling kDramBytes.
 void attention(benchmark::State& state) {
   const int path = static_cast<int>(state.range(0));
   const int32_t n_ctx = static_cast<int32_t>(state.range(1));
+  const bool dram = state.range(2) != 0;
   set_path(path);
-  const int32_t group = 3, hd = 64, block = 16;
+  const int32_t group = 3, n_kv_head = 3, hd = 64, block = 16;
   const int32_t n_blocks = (n_ctx + block - 1) / block;
-  std::vector<uint16_t> k(static_cast<size_t>(n_blocks * block * hd)), v(k.size());
-  const auto kf = gaussian(k.size(), 3), vf = gaussian(v.size(), 4);
+  const size_t cache_values = static_cast<size_t>(n_blocks * block * n_kv_head * hd);
+  const size_t copies = dram ? kDramBytes / (4 * cache_values) + 1 : 1;  // 2 bytes, K and V
+  std::vector<uint16_t> k(cache_values * copies), v(k.size());
+  const auto kf = gaussian(cache_values, 3), vf = gaussian(cache_values, 4);
   for (size_t i = 0; i < k.size(); ++i) {
-    k[i] = f32_to_f16(kf[i]);
-    v[i] = f32_to_f16(vf[i]);
+    k[i] = f32_to_f16(kf[i % cache_values]);
+    v[i] = f32_to_f16(vf[i % cache_values]);
   }
   std::vector<int32_t> table(static_cast<size_t>(n_blocks));
   for (int32_t b = 0; b < n_blocks; ++b) table[static_cast<size_t>(b)] = b;
+  if (dram) std::shuffle(table.begin(), table.end(), std::mt19937(6));
   const auto q = gaussian(static_cast<size_t>(group * hd), 5);
   std::vector<float> out(q.size());
   std::vector<float> scratch(cpu::attention_scratch_floats(group, hd));
   cpu::AttentionJob job;
   job.q = q.data();
   job.out = out.data();
-  job.k_cache = reinterpret_cast<const uint8_t*>(k.data());
-  job.v_cache = reinterpret_cast<const uint8_t*>(v.data());
   job.k_row_bytes = job.v_row_bytes = static_cast<size_t>(hd) * 2;
+  job.n_kv_head = n_kv_head;
   job.block_table = table.data();
   job.block_size = block;
   job.first = 0;
@@ -146,19 +154,25 @@ void attention(benchmark::State& state) {
   job.group = group;
   job.head_dim = hd;
   job.scale = 0.125f;
+  size_t next = 0;
   for (auto _ : state) {
+    job.k_cache = reinterpret_cast<const uint8_t*>(k.data() + next * cache_values);
+    job.v_cache = reinterpret_cast<const uint8_t*>(v.data() + next * cache_values);
+    job.kv_head = static_cast<int32_t>(next % n_kv_head);
     cpu::attention(job, scratch.data());
     benchmark::DoNotOptimize(out.data());
+    next = (next + 1) % copies;
   }
-  state.SetLabel(kPathNames[path]);
+  state.SetLabel(std::string(kPathNames[path]) + (dram ? " dram" : ""));
   state.counters["positions/s"] = benchmark::Counter(
       n_ctx, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
   set_path(kInt16);
 }
 
 void attention_args(benchmark::internal::Benchmark* b) {
-  for (int path : {kInt16, kScalar})
-    for (int ctx : {128, 512, 2048}) b->Args({path, ctx});
+  for (int dram : {0, 1})
+    for (int path : {kInt16, kScalar})
+      for (int ctx : {64, 128, 512, 2048}) b->Args({path, ctx, dram});
 }
 
 #define TM_MATMUL_BENCH(TYPE, NIN, NOUT)                                                          \

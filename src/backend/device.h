@@ -56,6 +56,32 @@ struct DevicePeaks {
   double flops_per_s = 0;       // f32 fused multiply-adds (2 flops each), all threads
 };
 
+// One layer's K or V cache: f16, ne = {head_dim, block_size, n_kv_head, n_blocks}. Each block
+// holds, per KV head, that head's rows for the block's positions back to back ("head-major"
+// blocks). Slots are numbered as the block tables number them, slot = block * block_size + j;
+// KV head h of slot s is row kv_cache_row(cache, s, h).
+// Why head-major: attention reads one KV head over a sequence's positions. Here that is one
+// contiguous run per block (16 x 128 B for head_dim 64); with whole-slot rows it was 128 B out of
+// every n_kv_head * 128 B, and from DRAM (where batched decode finds the cache, after the weight
+// stream) those strided reads ran at less than half the speed.
+inline Tensor kv_cache_view(void* data, int64_t n_blocks, int64_t block_size, int64_t n_kv_head,
+                            int64_t head_dim, Device* device) {
+  Tensor t;
+  t.type = DType::F16;
+  t.ne[0] = head_dim;
+  t.ne[1] = block_size;
+  t.ne[2] = n_kv_head;
+  t.ne[3] = n_blocks;
+  t.row_stride = static_cast<size_t>(head_dim) * 2;
+  t.data = data;
+  t.device = device;
+  return t;
+}
+inline int64_t kv_cache_row(const Tensor& cache, int64_t slot, int64_t kv_head) {
+  const int64_t block_size = cache.ne[1];
+  return ((slot / block_size) * cache.ne[2] + kv_head) * block_size + slot % block_size;
+}
+
 // Per-token placement in the paged KV cache for one attention call.
 struct AttentionToken {
   int32_t pos = 0;                       // position of this token in its sequence
@@ -105,7 +131,8 @@ class Device {
   virtual void rope(Tensor& x, int32_t head_dim, int32_t n_rot, std::span<const int32_t> positions,
                     float freq_base, float freq_scale, const float* freq_factors,
                     RopeMode mode) = 0;
-  // Store K and V rows ([n_tok][n_kv_head*head_dim]) into cache slots (one per token).
+  // Store K and V rows ([n_tok][n_kv_head*head_dim]) into cache slots (one per token); caches
+  // laid out as kv_cache_view describes.
   virtual void kv_store(const Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                         std::span<const int32_t> slots) = 0;
   // out[t] = softmax(q[t]·Kᵀ·scale, causal/windowed) · V for each head, K/V read from the cache
@@ -128,6 +155,9 @@ class Device {
 
   // Runs the bandwidth and compute probes (takes about a second; for `bench --roofline`).
   virtual DevicePeaks measure_peaks() = 0;
+  // The bandwidth probe alone (about 0.2 s): `bench --roofline` runs it right after each timed
+  // decode, so decode and probe share the same memory contention from other tenants.
+  virtual double measure_read_bandwidth() = 0;
 };
 
 struct DeviceOptions {

@@ -12,18 +12,13 @@ Expected<std::unique_ptr<KvCache>> KvCache::create(backend::Device& device, cons
   kv->n_blocks_ = n_blocks;
   kv->block_size_ = block_size;
   const int64_t n_slots = static_cast<int64_t>(n_blocks) * block_size;
-  const int64_t width = static_cast<int64_t>(hp.n_kv_head) * hp.head_dim;
-  const size_t row_bytes = static_cast<size_t>(width) * sizeof(uint16_t);
+  const size_t slot_bytes =
+      static_cast<size_t>(hp.n_kv_head) * static_cast<size_t>(hp.head_dim) * sizeof(uint16_t);
   for (int32_t il = 0; il < hp.n_layer; ++il) {
     for (int kind = 0; kind < 2; ++kind) {
-      TM_ASSIGN(auto buffer, device.allocate(row_bytes * static_cast<size_t>(n_slots)));
-      backend::Tensor t;
-      t.type = DType::F16;
-      t.ne[0] = width;
-      t.ne[1] = n_slots;
-      t.row_stride = row_bytes;
-      t.data = buffer->data();
-      t.device = &device;
+      TM_ASSIGN(auto buffer, device.allocate(slot_bytes * static_cast<size_t>(n_slots)));
+      const backend::Tensor t = backend::kv_cache_view(buffer->data(), n_blocks, block_size,
+                                                       hp.n_kv_head, hp.head_dim, &device);
       (kind == 0 ? kv->k_ : kv->v_).push_back(t);
       kv->buffers_.push_back(std::move(buffer));
     }

@@ -147,14 +147,8 @@ TEST(CpuOps, PagedAttentionMatchesNaiveCausalAndWindowed) {
     slots.push_back(table[static_cast<size_t>(p / block)] * block + p % block);
   Tensor tk = Tensor::f32_matrix(k.data(), n_pos, kvw, dev.get()),
          tv = Tensor::f32_matrix(v.data(), n_pos, kvw, dev.get());
-  Tensor tkc;
-  tkc.type = DType::F16;
-  tkc.ne[0] = kvw;
-  tkc.ne[1] = n_slots;
-  tkc.row_stride = static_cast<size_t>(kvw) * 2;
-  tkc.data = kc.data();
-  Tensor tvc = tkc;
-  tvc.data = vc.data();
+  Tensor tkc = backend::kv_cache_view(kc.data(), n_slots / block, block, n_kv, hd, dev.get());
+  Tensor tvc = backend::kv_cache_view(vc.data(), n_slots / block, block, n_kv, hd, dev.get());
   dev->kv_store(tk, tv, tkc, tvc, slots);
 
   auto q = random_floats(static_cast<size_t>(3 * n_head * hd), 8);

@@ -43,8 +43,10 @@ TEST(AttentionKernel, SimdMatchesScalar) {
       job.q = q.data();
       job.k_cache = reinterpret_cast<const uint8_t*>(k.data());
       job.v_cache = reinterpret_cast<const uint8_t*>(v.data());
-      job.k_row_bytes = job.v_row_bytes = static_cast<size_t>(row) * 2;
-      job.kv_offset = static_cast<int64_t>(kv_h) * c.head_dim;
+      // Head-major blocks (backend::kv_cache_view): rows of head_dim values.
+      job.k_row_bytes = job.v_row_bytes = static_cast<size_t>(c.head_dim) * 2;
+      job.n_kv_head = c.n_kv_head;
+      job.kv_head = kv_h;
       job.block_table = table.data();
       job.block_size = block;
       job.first = c.first;

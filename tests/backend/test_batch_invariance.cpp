@@ -173,14 +173,8 @@ TEST(BatchInvarianceOps, AttentionDoesNotDependOnOtherQueries) {
   const int32_t n_slots = 8 * block;
   std::vector<uint16_t> kc(static_cast<size_t>(n_slots * kvw)), vc(kc.size());
   auto dev = cpu(2);
-  Tensor tkc;
-  tkc.type = DType::F16;
-  tkc.ne[0] = kvw;
-  tkc.ne[1] = n_slots;
-  tkc.row_stride = static_cast<size_t>(kvw) * 2;
-  tkc.data = kc.data();
-  Tensor tvc = tkc;
-  tvc.data = vc.data();
+  Tensor tkc = backend::kv_cache_view(kc.data(), n_slots / block, block, n_kv, hd, dev.get());
+  Tensor tvc = backend::kv_cache_view(vc.data(), n_slots / block, block, n_kv, hd, dev.get());
   for (size_t s = 0; s < tables.size(); ++s) {
     auto k = gaussian(lengths[s] * kvw, 20 + static_cast<uint32_t>(s));
     auto v = gaussian(lengths[s] * kvw, 30 + static_cast<uint32_t>(s));

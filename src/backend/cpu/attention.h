@@ -14,13 +14,16 @@
 namespace tmill::cpu {
 
 struct AttentionJob {
-  const float* q = nullptr;          // [group][head_dim] query rows (unscaled)
-  float* out = nullptr;              // [group][head_dim]
-  const uint8_t* k_cache = nullptr;  // f16 rows [slot][k_row_bytes / 2]
+  const float* q = nullptr;  // [group][head_dim] query rows (unscaled)
+  float* out = nullptr;      // [group][head_dim]
+  // Head-major f16 blocks (backend::kv_cache_view): [block][n_kv_head][block_size][row], rows
+  // of head_dim values k_row_bytes / v_row_bytes apart.
+  const uint8_t* k_cache = nullptr;
   const uint8_t* v_cache = nullptr;
   size_t k_row_bytes = 0;
   size_t v_row_bytes = 0;
-  int64_t kv_offset = 0;                 // element offset of this KV head inside a cache row
+  int32_t n_kv_head = 1;
+  int32_t kv_head = 0;                   // the KV head this job reads
   const int32_t* block_table = nullptr;  // the sequence's blocks, in position order
   int32_t block_size = 0;                // slots per block
   int32_t first = 0;                     // visible positions: [first, last]
@@ -30,14 +33,12 @@ struct AttentionJob {
   float scale = 1.0f;  // applied to q·k
 };
 
-// This job's KV head in the f16 cache row of position `pos` (through the block table).
+// This job's KV head's f16 row for position `pos` (through the block table).
 inline const uint16_t* cache_row(const uint8_t* cache, size_t row_bytes, const AttentionJob& job,
                                  int32_t pos) {
-  const int64_t slot =
-      static_cast<int64_t>(job.block_table[pos / job.block_size]) * job.block_size +
-      pos % job.block_size;
-  return reinterpret_cast<const uint16_t*>(cache + static_cast<size_t>(slot) * row_bytes) +
-         job.kv_offset;
+  const int64_t block = job.block_table[pos / job.block_size];
+  const int64_t row = (block * job.n_kv_head + job.kv_head) * job.block_size + pos % job.block_size;
+  return reinterpret_cast<const uint16_t*>(cache + static_cast<size_t>(row) * row_bytes);
 }
 
 // Floats of per-thread scratch attention() needs.

@@ -8,13 +8,13 @@
 
 #include "backend/cpu/activation.h"
 #include "backend/cpu/attention.h"
+#include "backend/cpu/f16_rows.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/matmul_avx2.h"
 #include "backend/cpu/matmul_int16.h"
 #include "backend/cpu/matmul_packed.h"
 #include "backend/cpu/peaks.h"
 #include "core/check.h"
-#include "core/half.h"
 #include "quant/formats.h"
 
 namespace tmill::backend {
@@ -286,15 +286,19 @@ void CpuDevice::rope(Tensor& x, int32_t head_dim, int32_t n_rot, std::span<const
 void CpuDevice::kv_store(const Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                          std::span<const int32_t> slots) {
   TM_CHECK(k_cache.type == DType::F16 && v_cache.type == DType::F16, "kv cache is f16");
-  TM_CHECK(k.cols() == k_cache.cols() && v.cols() == v_cache.cols(), "kv_store shapes");
+  const int64_t hd = k_cache.ne[0], n_kv_head = k_cache.ne[2];
+  for (int d = 0; d < 4; ++d) TM_CHECK(k_cache.ne[d] == v_cache.ne[d], "kv_store cache shapes");
+  TM_CHECK(k.cols() == hd * n_kv_head && v.cols() == k.cols(), "kv_store shapes");
   for (size_t t = 0; t < slots.size(); ++t) {
     TM_CHECK(slots[t] >= 0 && slots[t] < k_cache.rows(), "kv_store slot out of range");
-    const float* ks = k.row<const float>(static_cast<int64_t>(t));
-    const float* vs = v.row<const float>(static_cast<int64_t>(t));
-    uint16_t* kd = k_cache.row<uint16_t>(slots[t]);
-    uint16_t* vd = v_cache.row<uint16_t>(slots[t]);
-    for (int64_t i = 0; i < k.cols(); ++i) kd[i] = f32_to_f16(ks[i]);
-    for (int64_t i = 0; i < v.cols(); ++i) vd[i] = f32_to_f16(vs[i]);
+    for (int64_t h = 0; h < n_kv_head; ++h) {
+      const float* ks = k.row<const float>(static_cast<int64_t>(t)) + h * hd;
+      const float* vs = v.row<const float>(static_cast<int64_t>(t)) + h * hd;
+      uint16_t* kd = k_cache.row<uint16_t>(backend::kv_cache_row(k_cache, slots[t], h));
+      uint16_t* vd = v_cache.row<uint16_t>(backend::kv_cache_row(v_cache, slots[t], h));
+      cpu::f32_to_f16_row(ks, kd, hd);
+      cpu::f32_to_f16_row(vs, vd, hd);
+    }
   }
 }
 
@@ -306,6 +310,10 @@ void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& 
   TM_CHECK(q.cols() == static_cast<int64_t>(shape.n_head) * hd, "attention q shape");
   TM_CHECK(out.cols() == q.cols() && static_cast<int64_t>(tokens.size()) == q.rows(),
            "attention out");
+  TM_CHECK(k_cache.ne[0] == hd && k_cache.ne[1] == shape.block_size &&
+               k_cache.ne[2] == shape.n_kv_head && v_cache.ne[0] == hd &&
+               v_cache.ne[1] == shape.block_size && v_cache.ne[2] == shape.n_kv_head,
+           "attention cache shape");
   const size_t scratch_floats = cpu::attention_scratch_floats(group, hd);
   for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, scratch_floats);
   // One item per (token, KV head). Causal items cost in proportion to the token's position,
@@ -324,7 +332,8 @@ void CpuDevice::attention(const Tensor& q, const Tensor& k_cache, const Tensor& 
       job.v_cache = static_cast<const uint8_t*>(v_cache.data);
       job.k_row_bytes = k_cache.row_stride;
       job.v_row_bytes = v_cache.row_stride;
-      job.kv_offset = static_cast<int64_t>(kv_h) * hd;
+      job.n_kv_head = shape.n_kv_head;
+      job.kv_head = kv_h;
       job.block_table = tok.block_table;
       job.block_size = shape.block_size;
       job.first = shape.sliding_window > 0 ? std::max(0, tok.pos - shape.sliding_window + 1) : 0;
@@ -406,5 +415,7 @@ DevicePeaks CpuDevice::measure_peaks() {
   peaks.flops_per_s = cpu::measure_fma_peak(pool_);
   return peaks;
 }
+
+double CpuDevice::measure_read_bandwidth() { return cpu::measure_read_bandwidth(pool_); }
 
 }  // namespace tmill::backend

@@ -50,6 +50,7 @@ class CpuDevice final : public Device {
   void read_rows(const Tensor& src, float* host) override;
   void synchronize() override {}
   DevicePeaks measure_peaks() override;
+  double measure_read_bandwidth() override;
 
   ThreadPool& pool() { return pool_; }
 

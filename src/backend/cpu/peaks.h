@@ -7,7 +7,8 @@
 
 namespace tmill::cpu {
 
-// Bytes/s reading a buffer much larger than the last-level cache (512 MiB), all threads.
+// Bytes/s reading a buffer much larger than the last-level cache (512 MiB, huge pages like the
+// packed weights), all threads.
 double measure_read_bandwidth(ThreadPool& pool);
 
 // f32 flop/s (an FMA counts 2) of independent FMA chains in registers, all threads. Uses
