@@ -122,6 +122,41 @@ TEST(Cli, BenchPrintsOneJsonObjectPerTest) {
   EXPECT_NE(bad.output.find("'x' is not a sequence count"), std::string::npos) << bad.output;
 }
 
+// --roofline: one bandwidth probe per tg repetition, and tg's fraction is a median of
+// tokens/s x bytes per token / probe, so it lies between the extreme pairings.
+TEST(Cli, BenchRooflineProbesBandwidthPerRepetition) {
+  const Result r = run(
+      "bench -m " + kSynthetic + "tiny-Q8_0.gguf -p 16 -n 8 -r 3 --batch '' -t 2 --json --roofline",
+      "", Stderr::Discard);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(r.output);
+  std::string line;
+  double tg_min = 0, tg_max = 0;
+  bool found = false;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.at("test") == "tg8") {
+      tg_min = j.at("min").get<double>();
+      tg_max = j.at("max").get<double>();
+    }
+    if (j.at("test") != "roofline") continue;
+    found = true;
+    EXPECT_EQ(j.at("read_probes").get<int>(), 3);
+    const double read_min = j.at("read_gb_per_s_min").get<double>() * 1e9;
+    const double read_max = j.at("read_gb_per_s_max").get<double>() * 1e9;
+    const double read = j.at("read_gb_per_s").get<double>() * 1e9;
+    EXPECT_GT(read_min, 0.0);
+    EXPECT_LE(read_min, read);
+    EXPECT_LE(read, read_max);
+    const double bytes = j.at("bytes_per_token").get<double>();
+    const double fraction = j.at("tg_fraction_of_roofline").get<double>();
+    EXPECT_GE(fraction, tg_min * bytes / read_max * 0.999);
+    EXPECT_LE(fraction, tg_max * bytes / read_min * 1.001);
+    EXPECT_GT(j.at("pp_fraction_of_peak").get<double>(), 0.0);
+  }
+  EXPECT_TRUE(found) << r.output;
+}
+
 TEST(Cli, HelpListsCommands) {
   Result r = run("--help");
   EXPECT_EQ(r.exit_code, 0);
