@@ -290,7 +290,9 @@ void CpuDevice::kv_store(const Tensor& k, const Tensor& v, Tensor& k_cache, Tens
   for (int d = 0; d < 4; ++d) TM_CHECK(k_cache.ne[d] == v_cache.ne[d], "kv_store cache shapes");
   TM_CHECK(k.cols() == hd * n_kv_head && v.cols() == k.cols(), "kv_store shapes");
   for (size_t t = 0; t < slots.size(); ++t) {
-    TM_CHECK(slots[t] >= 0 && slots[t] < k_cache.rows(), "kv_store slot out of range");
+    // rows() counts one row per KV head; slots number block_size x n_blocks positions.
+    TM_CHECK(slots[t] >= 0 && slots[t] < k_cache.ne[1] * k_cache.ne[3],
+             "kv_store slot out of range");
     for (int64_t h = 0; h < n_kv_head; ++h) {
       const float* ks = k.row<const float>(static_cast<int64_t>(t)) + h * hd;
       const float* vs = v.row<const float>(static_cast<int64_t>(t)) + h * hd;
