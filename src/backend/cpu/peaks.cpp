@@ -21,7 +21,8 @@ using detail::load32;
 constexpr size_t kBufferBytes = size_t{512} << 20;
 
 // Sums 32-byte words with four independent accumulators so the loads, not the adds, limit it.
-TM_AVX2 int64_t read_range_avx2(const uint8_t* p, size_t bytes) {
+// Unsigned sums: they wrap (the value only keeps the loads observable).
+TM_AVX2 uint64_t read_range_avx2(const uint8_t* p, size_t bytes) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i + 128 <= bytes; i += 128) {
     a0 = _mm256_add_epi64(a0, load32(p + i));
@@ -30,16 +31,16 @@ TM_AVX2 int64_t read_range_avx2(const uint8_t* p, size_t bytes) {
     a3 = _mm256_add_epi64(a3, load32(p + i + 96));
   }
   const __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
-  int64_t out[4];
+  uint64_t out[4];
   std::memcpy(out, &s, sizeof out);
   return out[0] + out[1] + out[2] + out[3];
 }
 
-int64_t read_range_scalar(const uint8_t* p, size_t bytes) {
-  int64_t s[4] = {0, 0, 0, 0};
+uint64_t read_range_scalar(const uint8_t* p, size_t bytes) {
+  uint64_t s[4] = {0, 0, 0, 0};
   for (size_t i = 0; i + 32 <= bytes; i += 32)
     for (int k = 0; k < 4; ++k) {
-      int64_t v;
+      uint64_t v;
       std::memcpy(&v, p + i + 8 * k, sizeof v);
       s[k] += v;
     }
@@ -85,7 +86,7 @@ double measure_read_bandwidth(ThreadPool& pool) {
     for (int64_t t = begin; t < end; ++t)
       std::memset(buffer.data() + static_cast<size_t>(t) * share, static_cast<int>(t + 1), share);
   });
-  std::atomic<int64_t> sink{0};
+  std::atomic<uint64_t> sink{0};
   double best = 0.0;
   for (int pass = 0; pass < 5; ++pass) {
     const double t0 = now_seconds();
