@@ -128,11 +128,11 @@ double median(std::vector<double> v) {
 // probed right after that repetition.
 void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, bool json) {
   if (!json) std::fprintf(stderr, "  roofline   probing memory bandwidth and FMA peak...\n");
-  backend::DevicePeaks peaks = lm.device->measure_peaks();
+  const double flops_per_s = lm.device->measure_fma_peak();
   const TokenCost cost = token_cost(lm.model->file());
   double tg = 0, pp = 0, tg_fraction = 0;
-  std::vector<double> read = {peaks.read_bytes_per_s};
-  std::string pairs;  // "tokens/s @ GB/s" per tg repetition
+  std::vector<double> read;  // the tg repetitions' probes, else one probe now
+  std::string pairs;         // "tokens/s @ GB/s" per tg repetition
   for (const Measurement& r : results) {
     if (r.test.rfind("pp", 0) == 0) pp = median(r.tokens_per_s);
     if (r.test.rfind("tg", 0) != 0 || r.read_bytes_per_s.empty()) continue;
@@ -148,18 +148,19 @@ void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, b
     }
     tg_fraction = median(fractions);
   }
-  peaks.read_bytes_per_s = median(read);
+  if (read.empty()) read.push_back(lm.device->measure_read_bandwidth());
+  const double read_bytes_per_s = median(read);
   const double read_min = *std::min_element(read.begin(), read.end());
   const double read_max = *std::max_element(read.begin(), read.end());
-  const double roofline_tps = peaks.read_bytes_per_s / cost.bytes;
-  const double pp_fraction = pp * cost.flops / peaks.flops_per_s;
+  const double roofline_tps = read_bytes_per_s / cost.bytes;
+  const double pp_fraction = pp * cost.flops / flops_per_s;
   if (json) {
     nlohmann::json j = {{"test", "roofline"},
-                        {"read_gb_per_s", peaks.read_bytes_per_s * 1e-9},
+                        {"read_gb_per_s", read_bytes_per_s * 1e-9},
                         {"read_gb_per_s_min", read_min * 1e-9},
                         {"read_gb_per_s_max", read_max * 1e-9},
                         {"read_probes", read.size()},
-                        {"peak_gflops", peaks.flops_per_s * 1e-9},
+                        {"peak_gflops", flops_per_s * 1e-9},
                         {"bytes_per_token", cost.bytes},
                         {"flops_per_token", cost.flops},
                         {"roofline_tokens_per_s", roofline_tps},
@@ -174,11 +175,11 @@ void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, b
     std::printf(
         "  memory read bandwidth  %8.1f GB/s   (STREAM-style; median of %zu probes, one after "
         "each tg repetition, range %.1f-%.1f)\n",
-        peaks.read_bytes_per_s * 1e-9, read.size(), read_min * 1e-9, read_max * 1e-9);
+        read_bytes_per_s * 1e-9, read.size(), read_min * 1e-9, read_max * 1e-9);
   else
     std::printf("  memory read bandwidth  %8.1f GB/s   (STREAM-style, best of 5 passes)\n",
-                peaks.read_bytes_per_s * 1e-9);
-  std::printf("  f32 FMA peak           %8.1f GFLOP/s\n", peaks.flops_per_s * 1e-9);
+                read_bytes_per_s * 1e-9);
+  std::printf("  f32 FMA peak           %8.1f GFLOP/s\n", flops_per_s * 1e-9);
   std::printf("  bytes per token        %8.1f MB       (weights read once per decoded token)\n",
               cost.bytes * 1e-6);
   std::printf("  flops per token        %8.3f GFLOP    (2 per weight of the matrix products)\n",

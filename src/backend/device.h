@@ -50,12 +50,6 @@ struct DeviceInfo {
   bool host_memory = true;  // buffers are directly addressable by the host
 };
 
-// What the hardware can do at best, measured (the roofline's two ceilings).
-struct DevicePeaks {
-  double read_bytes_per_s = 0;  // streaming reads from memory larger than every cache
-  double flops_per_s = 0;       // f32 fused multiply-adds (2 flops each), all threads
-};
-
 // One layer's K or V cache: f16, ne = {head_dim, block_size, n_kv_head, n_blocks}. Each block
 // holds, per KV head, that head's rows for the block's positions back to back ("head-major"
 // blocks). Slots are numbered as the block tables number them, slot = block * block_size + j;
@@ -153,11 +147,13 @@ class Device {
   virtual void read_rows(const Tensor& src, float* host) = 0;
   virtual void synchronize() = 0;
 
-  // Runs the bandwidth and compute probes (takes about a second; for `bench --roofline`).
-  virtual DevicePeaks measure_peaks() = 0;
-  // The bandwidth probe alone (about 0.2 s): `bench --roofline` runs it right after each timed
-  // decode, so decode and probe share the same memory contention from other tenants.
+  // The roofline's two ceilings, measured (for `bench --roofline`).
+  // Bytes/s of streaming reads from memory larger than every cache, all threads (about 0.2 s;
+  // bench runs it right after each timed decode, so decode and probe share the same memory
+  // contention from other tenants).
   virtual double measure_read_bandwidth() = 0;
+  // f32 flop/s of fused multiply-adds (2 flops each), all threads (about a second).
+  virtual double measure_fma_peak() = 0;
 };
 
 struct DeviceOptions {

@@ -411,13 +411,8 @@ void CpuDevice::read_rows(const Tensor& src, float* host) {
                 static_cast<size_t>(src.cols()) * sizeof(float));
 }
 
-DevicePeaks CpuDevice::measure_peaks() {
-  DevicePeaks peaks;
-  peaks.read_bytes_per_s = cpu::measure_read_bandwidth(pool_);
-  peaks.flops_per_s = cpu::measure_fma_peak(pool_);
-  return peaks;
-}
-
 double CpuDevice::measure_read_bandwidth() { return cpu::measure_read_bandwidth(pool_); }
+
+double CpuDevice::measure_fma_peak() { return cpu::measure_fma_peak(pool_); }
 
 }  // namespace tmill::backend

@@ -49,8 +49,8 @@ class CpuDevice final : public Device {
   void copy_rows(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) override;
   void read_rows(const Tensor& src, float* host) override;
   void synchronize() override {}
-  DevicePeaks measure_peaks() override;
   double measure_read_bandwidth() override;
+  double measure_fma_peak() override;
 
   ThreadPool& pool() { return pool_; }
 
