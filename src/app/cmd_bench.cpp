@@ -9,8 +9,11 @@
 //   {"test": "pp512", "tokens_per_s": ..., "min": ..., "max": ..., "threads": 2, "batch": 1,
 //    "reps": 5, "model": "..."}
 // --roofline adds {"test": "roofline", "read_gb_per_s" (median probe), "read_gb_per_s_min",
-// "read_gb_per_s_max", "read_probes", "peak_gflops", "bytes_per_token", "flops_per_token",
-// "roofline_tokens_per_s", "tg_fraction_of_roofline", "pp_fraction_of_peak", "threads"}.
+// "read_gb_per_s_max", "read_probes", "peak_gflops" (f32 FMA), "bytes_per_token",
+// "flops_per_token" (decode), "prompt_flops_per_token", "roofline_tokens_per_s",
+// "tg_fraction_of_roofline", "pp_fraction_of_peak" (of the f32 FMA peak), "threads"}, and where
+// the device's matrix products run on another instruction (CPU packed weights)
+// "matmul_instruction", "matmul_peak_gops", "pp_fraction_of_matmul_peak".
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -43,6 +46,10 @@ struct BenchArgs {
 struct TokenCost {
   double bytes = 0;
   double flops = 0;
+  double output_flops = 0;  // the output matrix's share of `flops`
+  // Per token of an n-token prompt: a prompt needs logits for its last token only, so the
+  // output matrix runs once per prompt (for Llama-3.2-1B's shape it is a fifth of `flops`).
+  double prompt_flops(int32_t n) const { return flops - output_flops + output_flops / n; }
 };
 
 TokenCost token_cost(const gguf::File& file) {
@@ -55,7 +62,10 @@ TokenCost token_cost(const gguf::File& file) {
       continue;
     }
     c.bytes += static_cast<double>(t.size_bytes);
-    if (t.n_dims >= 2) c.flops += 2.0 * static_cast<double>(t.ne[0]) * static_cast<double>(t.ne[1]);
+    if (t.n_dims < 2) continue;
+    const double flops = 2.0 * static_cast<double>(t.ne[0]) * static_cast<double>(t.ne[1]);
+    c.flops += flops;
+    if (t.name == "output.weight" || embedding) c.output_flops += flops;
   }
   return c;
 }
@@ -126,9 +136,11 @@ double median(std::vector<double> v) {
 // bench --roofline: this machine's measured ceilings, and where pp and tg stand against them.
 // tg's fraction is the median over repetitions of tokens/s x bytes per token / the bandwidth
 // probed right after that repetition.
-void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, bool json) {
-  if (!json) std::fprintf(stderr, "  roofline   probing memory bandwidth and FMA peak...\n");
+void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, int32_t n_prompt,
+                     bool json) {
+  if (!json) std::fprintf(stderr, "  roofline   probing memory bandwidth and compute peaks...\n");
   const double flops_per_s = lm.device->measure_fma_peak();
+  const backend::Device::ComputePeak matmul_peak = lm.device->measure_matmul_peak();
   const TokenCost cost = token_cost(lm.model->file());
   double tg = 0, pp = 0, tg_fraction = 0;
   std::vector<double> read;  // the tg repetitions' probes, else one probe now
@@ -153,7 +165,10 @@ void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, b
   const double read_min = *std::min_element(read.begin(), read.end());
   const double read_max = *std::max_element(read.begin(), read.end());
   const double roofline_tps = read_bytes_per_s / cost.bytes;
-  const double pp_fraction = pp * cost.flops / flops_per_s;
+  const double prompt_flops = n_prompt > 0 ? cost.prompt_flops(n_prompt) : 0.0;
+  const double pp_fraction = pp * prompt_flops / flops_per_s;
+  const double pp_matmul_fraction =
+      matmul_peak.ops_per_s > 0 ? pp * prompt_flops / matmul_peak.ops_per_s : 0.0;
   if (json) {
     nlohmann::json j = {{"test", "roofline"},
                         {"read_gb_per_s", read_bytes_per_s * 1e-9},
@@ -163,10 +178,16 @@ void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, b
                         {"peak_gflops", flops_per_s * 1e-9},
                         {"bytes_per_token", cost.bytes},
                         {"flops_per_token", cost.flops},
+                        {"prompt_flops_per_token", prompt_flops},
                         {"roofline_tokens_per_s", roofline_tps},
                         {"threads", lm.threads}};
     if (tg > 0) j["tg_fraction_of_roofline"] = tg_fraction;
     if (pp > 0) j["pp_fraction_of_peak"] = pp_fraction;
+    if (matmul_peak.ops_per_s > 0) {
+      j["matmul_instruction"] = matmul_peak.instruction;
+      j["matmul_peak_gops"] = matmul_peak.ops_per_s * 1e-9;
+      if (pp > 0) j["pp_fraction_of_matmul_peak"] = pp_matmul_fraction;
+    }
     std::printf("%s\n", j.dump().c_str());
     return;
   }
@@ -180,10 +201,20 @@ void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, b
     std::printf("  memory read bandwidth  %8.1f GB/s   (STREAM-style, best of 5 passes)\n",
                 read_bytes_per_s * 1e-9);
   std::printf("  f32 FMA peak           %8.1f GFLOP/s\n", flops_per_s * 1e-9);
+  if (matmul_peak.ops_per_s > 0)
+    std::printf(
+        "  matmul peak            %8.1f GOP/s    (%s, the packed weights' kernels; a "
+        "multiply-add counts 2)\n",
+        matmul_peak.ops_per_s * 1e-9, matmul_peak.instruction.c_str());
   std::printf("  bytes per token        %8.1f MB       (weights read once per decoded token)\n",
               cost.bytes * 1e-6);
   std::printf("  flops per token        %8.3f GFLOP    (2 per weight of the matrix products)\n",
               cost.flops * 1e-9);
+  if (pp > 0)
+    std::printf(
+        "  prompt flops per token %8.3f GFLOP    (the output matrix once per %d-token "
+        "prompt)\n",
+        prompt_flops * 1e-9, n_prompt);
   std::printf("  decode roofline        %8.1f tokens/s (at the median bandwidth)\n", roofline_tps);
   if (tg > 0)
     std::printf(
@@ -191,7 +222,11 @@ void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, b
         "against its own probe)\n",
         tg, 100 * tg_fraction);
   if (!pairs.empty()) std::printf("  tg per repetition (tokens/s @ GB/s): %s\n", pairs.c_str());
-  if (pp > 0) std::printf("  pp: %.1f tokens/s = %.1f%% of the FMA peak\n", pp, 100 * pp_fraction);
+  if (pp > 0 && matmul_peak.ops_per_s > 0)
+    std::printf("  pp: %.1f tokens/s = %.1f%% of the matmul peak (%.1f%% of the f32 FMA peak)\n",
+                pp, 100 * pp_matmul_fraction, 100 * pp_fraction);
+  else if (pp > 0)
+    std::printf("  pp: %.1f tokens/s = %.1f%% of the FMA peak\n", pp, 100 * pp_fraction);
 }
 
 Status bench(const BenchArgs& a) {
@@ -257,7 +292,7 @@ Status bench(const BenchArgs& a) {
     std::printf("(median of %d repetitions after one warm-up; %s)\n", a.reps,
                 lm.device->info().description.c_str());
   }
-  if (a.roofline) report_roofline(lm, results, a.json);
+  if (a.roofline) report_roofline(lm, results, a.n_prompt, a.json);
   return Status::success();
 }
 
@@ -280,9 +315,10 @@ void register_bench(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "one JSON object per line and test instead of the table");
   cmd->add_flag("--roofline", a->roofline,
-                "also probe memory bandwidth and FMA peak, and report tg as a fraction of the "
-                "bandwidth roofline (bandwidth probed after each tg repetition; median of the "
-                "per-repetition fractions) and pp as a fraction of the FMA peak");
+                "also probe memory bandwidth, the f32 FMA peak and the packed kernels' integer "
+                "dot-product peak, and report tg as a fraction of the bandwidth roofline "
+                "(bandwidth probed after each tg repetition; median of the per-repetition "
+                "fractions) and pp as a fraction of the compute peaks");
   add_kernels_option(cmd, &a->kernels);
   cmd->callback([a, &exit_code] {
     Status s = bench(*a);

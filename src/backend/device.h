@@ -154,6 +154,15 @@ class Device {
   virtual double measure_read_bandwidth() = 0;
   // f32 flop/s of fused multiply-adds (2 flops each), all threads (about a second).
   virtual double measure_fma_peak() = 0;
+  // The peak of the instruction the device's quantized matrix products run on when it is not
+  // f32 FMA (CPU: the packed weights' integer dot product), ops/s with a multiply-add counting
+  // 2, all threads; `ops_per_s` 0 when there is none. Prefill on packed weights is bound by
+  // this figure, which can be several times the f32 one.
+  struct ComputePeak {
+    std::string instruction;  // e.g. "int16 dot product (vpdpwssd)"
+    double ops_per_s = 0;
+  };
+  virtual ComputePeak measure_matmul_peak() = 0;
 };
 
 struct DeviceOptions {

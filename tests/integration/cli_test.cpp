@@ -131,7 +131,7 @@ TEST(Cli, BenchRooflineProbesBandwidthPerRepetition) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::istringstream lines(r.output);
   std::string line;
-  double tg_min = 0, tg_max = 0;
+  double tg_min = 0, tg_max = 0, pp = 0;
   bool found = false;
   while (std::getline(lines, line)) {
     const auto j = nlohmann::json::parse(line);
@@ -139,6 +139,7 @@ TEST(Cli, BenchRooflineProbesBandwidthPerRepetition) {
       tg_min = j.at("min").get<double>();
       tg_max = j.at("max").get<double>();
     }
+    if (j.at("test") == "pp16") pp = j.at("tokens_per_s").get<double>();
     if (j.at("test") != "roofline") continue;
     found = true;
     EXPECT_EQ(j.at("read_probes").get<int>(), 3);
@@ -152,7 +153,20 @@ TEST(Cli, BenchRooflineProbesBandwidthPerRepetition) {
     const double fraction = j.at("tg_fraction_of_roofline").get<double>();
     EXPECT_GE(fraction, tg_min * bytes / read_max * 0.999);
     EXPECT_LE(fraction, tg_max * bytes / read_min * 1.001);
-    EXPECT_GT(j.at("pp_fraction_of_peak").get<double>(), 0.0);
+    // pp's fractions count the output matrix once per prompt, not once per prompt token.
+    const double prompt_flops = j.at("prompt_flops_per_token").get<double>();
+    EXPECT_GT(prompt_flops, 0.0);
+    EXPECT_LT(prompt_flops, j.at("flops_per_token").get<double>());
+    const double pp_flops = pp * prompt_flops;
+    EXPECT_NEAR(j.at("pp_fraction_of_peak").get<double>(),
+                pp_flops / (j.at("peak_gflops").get<double>() * 1e9), 1e-9);
+    // With packed weights the products run on an integer dot product with its own peak.
+    if (j.contains("matmul_instruction")) {
+      EXPECT_NE(j.at("matmul_instruction").get<std::string>().find("dot product"),
+                std::string::npos);
+      EXPECT_NEAR(j.at("pp_fraction_of_matmul_peak").get<double>(),
+                  pp_flops / (j.at("matmul_peak_gops").get<double>() * 1e9), 1e-9);
+    }
   }
   EXPECT_TRUE(found) << r.output;
 }

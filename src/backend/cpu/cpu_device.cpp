@@ -415,4 +415,13 @@ double CpuDevice::measure_read_bandwidth() { return cpu::measure_read_bandwidth(
 
 double CpuDevice::measure_fma_peak() { return cpu::measure_fma_peak(pool_); }
 
+Device::ComputePeak CpuDevice::measure_matmul_peak() {
+  if (!repacks()) return {};  // the matrix products run on f32 FMA (or scalar code)
+  if (packed_codes_ == cpu::detail::PackedCodes::kInt8Quads)
+    return {"int8 dot product (vpdpbusd)",
+            cpu::measure_int_dot_peak(pool_, cpu::IntDot::kInt8Quads)};
+  return {"int16 dot product (vpdpwssd)",
+          cpu::measure_int_dot_peak(pool_, cpu::IntDot::kInt16Pairs)};
+}
+
 }  // namespace tmill::backend

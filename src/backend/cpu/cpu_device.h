@@ -51,6 +51,7 @@ class CpuDevice final : public Device {
   void synchronize() override {}
   double measure_read_bandwidth() override;
   double measure_fma_peak() override;
+  ComputePeak measure_matmul_peak() override;
 
   ThreadPool& pool() { return pool_; }
 
