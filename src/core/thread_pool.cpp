@@ -44,11 +44,23 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_share(int index) {
-  if (task_grain_ > 0) {
+  if (task_split_ == Split::kDynamic) {
     for (;;) {
       const int64_t begin = next_chunk_.fetch_add(task_grain_, std::memory_order_relaxed);
       if (begin >= task_n_) return;
       (*task_)(begin, std::min(task_n_, begin + task_grain_), index);
+    }
+  }
+  if (task_split_ == Split::kGuided) {
+    int64_t begin = next_chunk_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (begin >= task_n_) return;
+      const int64_t left = task_n_ - begin;
+      const int64_t size = std::min(left, std::max(task_grain_, left / (2 * n_threads_)));
+      if (!next_chunk_.compare_exchange_weak(begin, begin + size, std::memory_order_relaxed))
+        continue;  // `begin` now holds the current counter
+      (*task_)(begin, begin + size, index);
+      begin = next_chunk_.load(std::memory_order_relaxed);
     }
   }
   const int64_t per = (task_n_ + n_threads_ - 1) / n_threads_;
@@ -63,7 +75,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n, 0);
     return;
   }
-  dispatch(n, 0, fn);
+  dispatch(n, Split::kStatic, 0, fn);
 }
 
 void ThreadPool::parallel_for_dynamic(int64_t n, int64_t grain,
@@ -74,15 +86,27 @@ void ThreadPool::parallel_for_dynamic(int64_t n, int64_t grain,
     fn(0, n, 0);
     return;
   }
-  dispatch(n, grain, fn);
+  dispatch(n, Split::kDynamic, grain, fn);
 }
 
-void ThreadPool::dispatch(int64_t n, int64_t grain,
+void ThreadPool::parallel_for_guided(int64_t n, int64_t min_grain,
+                                     const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  min_grain = std::max<int64_t>(1, min_grain);
+  if (n_threads_ == 1 || n <= min_grain) {
+    fn(0, n, 0);
+    return;
+  }
+  dispatch(n, Split::kGuided, min_grain, fn);
+}
+
+void ThreadPool::dispatch(int64_t n, Split split, int64_t grain,
                           const std::function<void(int64_t, int64_t, int)>& fn) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     task_ = &fn;
     task_n_ = n;
+    task_split_ = split;
     task_grain_ = grain;
     next_chunk_.store(0, std::memory_order_relaxed);
     pending_.store(n_threads_ - 1);

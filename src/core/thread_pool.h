@@ -2,7 +2,8 @@
 // parallel_for splits [0, n) into one contiguous range per thread; the calling thread
 // takes the first range, so a pool of size 1 runs everything inline. parallel_for_dynamic
 // hands out chunks of `grain` items from a shared counter instead, for work whose items cost
-// unequal amounts (causal attention: later tokens see more positions).
+// unequal amounts (causal attention: later tokens see more positions). parallel_for_guided
+// hands out shrinking chunks, for equal items on threads that may not run at equal speed.
 #pragma once
 
 #include <atomic>
@@ -34,10 +35,19 @@ class ThreadPool {
   void parallel_for_dynamic(int64_t n, int64_t grain,
                             const std::function<void(int64_t, int64_t, int)>& fn);
 
+  // fn(begin, end, thread_index) over chunks taken in increasing order by whichever thread is
+  // free, each a 1/(2 x threads) share of the items not yet handed out but at least
+  // `min_grain`: big chunks first (few shared-counter updates), small ones last (the threads
+  // finish together even when one runs slower). Blocks until all finish.
+  void parallel_for_guided(int64_t n, int64_t min_grain,
+                           const std::function<void(int64_t, int64_t, int)>& fn);
+
  private:
   void worker_loop(int index);
   void run_share(int index);
-  void dispatch(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn);
+  enum class Split { kStatic, kDynamic, kGuided };
+  void dispatch(int64_t n, Split split, int64_t grain,
+                const std::function<void(int64_t, int64_t, int)>& fn);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -48,8 +58,9 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   const std::function<void(int64_t, int64_t, int)>* task_ = nullptr;
   int64_t task_n_ = 0;
-  int64_t task_grain_ = 0;              // 0: static split; else dynamic chunks of this size
-  std::atomic<int64_t> next_chunk_{0};  // dynamic mode: first item not yet handed out
+  Split task_split_ = Split::kStatic;
+  int64_t task_grain_ = 0;              // dynamic: chunk size; guided: least chunk size
+  std::atomic<int64_t> next_chunk_{0};  // dynamic and guided: first item not yet handed out
 };
 
 }  // namespace tmill

@@ -99,11 +99,13 @@ TEST_P(PackedMatmul, MatchesItsDefinitionBitForBit) {
     for (int64_t n : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 37}) {
       for (int64_t t0 : {int64_t{0}, kTokens - n}) {
         std::vector<float> y(static_cast<size_t>(n * kOut), -1.0f);
-        // Rows in two calls at a panel boundary.
+        // Rows in two calls at a panel boundary, both with same_input: the second reuses the
+        // first's quantization, and the first must not reuse the previous iteration's (another
+        // token range or count: same_input only holds for the very same input).
         cpu::detail::matmul_rows_packed(type_, packed.data(), n_in, x.data() + t0 * n_in, n,
-                                        y.data(), kOut, 0, 32, layout_);
+                                        y.data(), kOut, 0, 32, layout_, /*same_input=*/true);
         cpu::detail::matmul_rows_packed(type_, packed.data(), n_in, x.data() + t0 * n_in, n,
-                                        y.data(), kOut, 32, kOut, layout_);
+                                        y.data(), kOut, 32, kOut, layout_, /*same_input=*/true);
         for (int64_t t = 0; t < n; ++t)
           ASSERT_EQ(
               std::memcmp(y.data() + t * kOut, want.data() + (t0 + t) * kOut, kOut * sizeof(float)),

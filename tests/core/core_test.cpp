@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "core/dtype.h"
@@ -27,6 +29,48 @@ TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
       for (auto& h : hits) EXPECT_EQ(h.load(), 50);
     }
   }
+}
+
+// Dynamic and guided splits: every index once, chunks within their bounds (guided: at least
+// the least grain except the last), and a thread that is slow does not keep its share.
+TEST(ThreadPool, DynamicAndGuidedSplitsCoverEveryIndexExactlyOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {1, 2, 7, 1000, 100003}) {
+      for (int64_t grain : {1, 4, 64}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::atomic<int> short_chunks{0};
+        const bool inline_run = threads == 1 || n <= grain;  // one call with everything
+        pool.parallel_for_dynamic(n, grain, [&](int64_t b, int64_t e, int) {
+          if (!inline_run) {
+            EXPECT_LE(e - b, grain);
+          }
+          for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+        });
+        pool.parallel_for_guided(n, grain, [&](int64_t b, int64_t e, int t) {
+          EXPECT_LT(t, threads);
+          EXPECT_LT(b, e);
+          if (e - b < grain) short_chunks++;
+          for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+        });
+        for (auto& h : hits) ASSERT_EQ(h.load(), 2) << n << " " << grain;
+        EXPECT_LE(short_chunks.load(), 1);  // only the tail can fall short of the grain
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, GuidedSplitMovesWorkAwayFromASlowThread) {
+  ThreadPool pool(2);
+  std::atomic<int64_t> items_by[2] = {0, 0};
+  pool.parallel_for_guided(4000, 1, [&](int64_t b, int64_t e, int t) {
+    if (t == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // slow thread
+    items_by[t] += e - b;
+  });
+  EXPECT_EQ(items_by[0] + items_by[1], 4000);
+  // A static split would give each thread 2000. Guided, the slow thread keeps only its first
+  // chunk (at most a quarter) while the fast one takes the rest.
+  EXPECT_GE(items_by[1].load(), 3000);
 }
 
 TEST(Half, F16RoundTripsEveryFiniteValue) {

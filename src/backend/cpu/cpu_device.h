@@ -67,6 +67,10 @@ class CpuDevice final : public Device {
   // Per-thread scratch, sized on demand outside the per-token path (grows, never shrinks).
   std::vector<std::vector<float>> scratch_;
   float* thread_scratch(int thread, size_t n);
+  // matmul_many when every weight has a packed copy; first_chunk_[thread] is 1 until that
+  // thread's first chunk of the call (one byte each: threads write only their own).
+  void matmul_packed_guided(std::span<const MatmulJob> jobs);
+  std::vector<uint8_t> first_chunk_;
   // Whether upload_weight gives weights packed panels (the option, the kernel family, the CPU).
   bool repacks() const;
 

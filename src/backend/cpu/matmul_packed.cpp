@@ -196,8 +196,9 @@ TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int16_t* x, int64
 // Q6_K's bias term per token, block and half: 32·Σ x codes over the half's 16 elements
 // (positions 0-7 and 16-23 of the block in the unpack order, then 8-15 and 24-31), [T][blocks][2]
 // in a per-thread buffer.
-const int32_t* q6_k_bias(const QuantizedActivations& a, int64_t n_tokens) {
+const int32_t* q6_k_bias(const QuantizedActivations& a, int64_t n_tokens, bool compute) {
   thread_local std::vector<int32_t> bias;
+  if (!compute) return bias.data();
   bias.resize(static_cast<size_t>(n_tokens * a.n_blocks * 2));
   for (int64_t tb = 0; tb < n_tokens * a.n_blocks; ++tb) {
     const int16_t* x = a.codes.data() + tb * kQK;
@@ -261,18 +262,34 @@ void pack_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in, i
 
 void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                         int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                        int64_t row_end, PackedCodes layout) {
+                        int64_t row_end, PackedCodes layout, bool same_input) {
   TM_CHECK(row_begin % kPanelRows == 0 && row_end % kPanelRows == 0,
            "matmul_rows_packed: ragged range");
   if (row_begin == row_end || n_tokens == 0) return;
+  // What this thread's activation buffers hold (for `same_input`).
+  struct Quantized {
+    const float* x = nullptr;
+    int64_t n_tokens = 0, n_in = 0;
+    PackedCodes layout = PackedCodes::kInt16Pairs;
+    bool q6_k_bias = false;  // int16: Q6_K's bias computed for them
+  };
+  thread_local Quantized held;
+  const bool reuse = same_input && held.x == x && held.n_tokens == n_tokens && held.n_in == n_in &&
+                     held.layout == layout;
+  if (!reuse) held = {x, n_tokens, n_in, layout, false};
   if (layout == PackedCodes::kInt8Quads) {
-    matmul_rows_packed_int8(type, packed, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    matmul_rows_packed_int8(type, packed, n_in, x, n_tokens, y, y_stride, row_begin, row_end,
+                            !reuse);
     return;
   }
   QuantizedActivations& a = thread_activations();
-  quantize_activations(x, n_tokens, n_in, a);
-  const Int16Codes codes{a, type == DType::Q6_K ? q6_k_bias(a, n_tokens) : nullptr};
-  packed_rows(type, codes, packed, n_in, n_tokens, y, y_stride, row_begin, row_end);
+  if (!reuse) quantize_activations(x, n_tokens, n_in, a);
+  const int32_t* bias = nullptr;
+  if (type == DType::Q6_K) {
+    bias = q6_k_bias(a, n_tokens, !held.q6_k_bias);
+    held.q6_k_bias = true;
+  }
+  packed_rows(type, Int16Codes{a, bias}, packed, n_in, n_tokens, y, y_stride, row_begin, row_end);
 }
 
 }  // namespace tmill::cpu::detail

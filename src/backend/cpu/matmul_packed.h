@@ -61,9 +61,14 @@ void pack_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in, i
                int64_t row_end, uint8_t* out, PackedCodes layout = PackedCodes::kInt16Pairs);
 
 // y[t][o] for o in [row_begin, row_end) (multiples of 16), from the packed copy `packed` (packed
-// with the same layout).
+// with the same layout). The activations are quantized into this thread's buffers first.
+// `same_input`: the caller promises that x's memory has not changed since this thread's
+// previous call, and that no other matmul ran on this thread in between; if that call
+// quantized the same x (pointer, shape, layout), its quantization is used again. A product
+// split into many row chunks (CpuDevice::matmul_many) so quantizes its input once per thread.
 void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                         int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                        int64_t row_end, PackedCodes layout = PackedCodes::kInt16Pairs);
+                        int64_t row_end, PackedCodes layout = PackedCodes::kInt16Pairs,
+                        bool same_input = false);
 
 }  // namespace tmill::cpu::detail

@@ -271,9 +271,9 @@ using namespace packed;
 
 void matmul_rows_packed_int8(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                              int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                             int64_t row_end) {
+                             int64_t row_end, bool quantize) {
   Int8Activations& a = thread_int8_activations();
-  quantize_activations_int8(x, n_tokens, n_in, a);
+  if (quantize) quantize_activations_int8(x, n_tokens, n_in, a);
   packed_rows(type, Int8Codes{a}, packed, n_in, n_tokens, y, y_stride, row_begin, row_end);
 }
 

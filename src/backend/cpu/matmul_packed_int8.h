@@ -34,10 +34,11 @@ namespace packed {
 extern const CodePlacement kInt8Quads;
 }
 
-// matmul_rows_packed for PackedCodes::kInt8Quads.
+// matmul_rows_packed for PackedCodes::kInt8Quads; quantize = false uses the activations this
+// thread's previous call quantized.
 void matmul_rows_packed_int8(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                              int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                             int64_t row_end);
+                             int64_t row_end, bool quantize = true);
 
 // The definition the int8 kernels match, from the file's rows W (any rows): scalar sums and
 // float steps, over the activations quantize_activations_int8 gives (so it too needs AVX-512).
