@@ -70,38 +70,28 @@ void ThreadPool::run_share(int index) {
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
-  if (n <= 0) return;
-  if (n_threads_ == 1 || n == 1) {
-    fn(0, n, 0);
-    return;
-  }
-  dispatch(n, Split::kStatic, 0, fn);
+  dispatch(n, Split::kStatic, 1, fn);
 }
 
 void ThreadPool::parallel_for_dynamic(int64_t n, int64_t grain,
                                       const std::function<void(int64_t, int64_t, int)>& fn) {
-  if (n <= 0) return;
-  grain = std::max<int64_t>(1, grain);
-  if (n_threads_ == 1 || n <= grain) {
-    fn(0, n, 0);
-    return;
-  }
   dispatch(n, Split::kDynamic, grain, fn);
 }
 
 void ThreadPool::parallel_for_guided(int64_t n, int64_t min_grain,
                                      const std::function<void(int64_t, int64_t, int)>& fn) {
-  if (n <= 0) return;
-  min_grain = std::max<int64_t>(1, min_grain);
-  if (n_threads_ == 1 || n <= min_grain) {
-    fn(0, n, 0);
-    return;
-  }
   dispatch(n, Split::kGuided, min_grain, fn);
 }
 
 void ThreadPool::dispatch(int64_t n, Split split, int64_t grain,
                           const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  // One thread, or no more than one chunk: run it here, without waking anyone.
+  if (n_threads_ == 1 || n <= grain) {
+    fn(0, n, 0);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     task_ = &fn;

@@ -46,6 +46,7 @@ class ThreadPool {
   void worker_loop(int index);
   void run_share(int index);
   enum class Split { kStatic, kDynamic, kGuided };
+  // The one entry of the three splits (static: grain 1).
   void dispatch(int64_t n, Split split, int64_t grain,
                 const std::function<void(int64_t, int64_t, int)>& fn);
 

@@ -171,7 +171,7 @@ void CpuDevice::matmul_many(std::span<const MatmulJob> jobs) {
       int64_t lo = std::max(begin, job_first) - job_first;
       int64_t hi = std::min(end, job_first + w.rows()) - job_first;
       job_first += w.rows();
-      if (w.packed != nullptr && cpu::simd_enabled() && cpu::int16_activations_enabled()) {
+      if (w.packed != nullptr && packed_kernels) {
         // Packed weights go by whole panels: every thread rounds the shared boundaries down
         // the same way, so the panels are still split without gap or overlap.
         lo = lo / cpu::detail::kPanelRows * cpu::detail::kPanelRows;
