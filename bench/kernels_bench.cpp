@@ -154,12 +154,22 @@ void attention(benchmark::State& state) {
   job.group = group;
   job.head_dim = hd;
   job.scale = 0.125f;
+  // Each job names the one after it (AttentionJob::next), as the engine's do.
+  auto job_for = [&](size_t copy) {
+    cpu::AttentionJob j = job;
+    j.k_cache = reinterpret_cast<const uint8_t*>(k.data() + copy * cache_values);
+    j.v_cache = reinterpret_cast<const uint8_t*>(v.data() + copy * cache_values);
+    j.kv_head = static_cast<int32_t>(copy % n_kv_head);
+    return j;
+  };
   size_t next = 0;
+  cpu::AttentionJob jobs[2] = {job_for(0), job_for(1 % copies)};
   for (auto _ : state) {
-    job.k_cache = reinterpret_cast<const uint8_t*>(k.data() + next * cache_values);
-    job.v_cache = reinterpret_cast<const uint8_t*>(v.data() + next * cache_values);
-    job.kv_head = static_cast<int32_t>(next % n_kv_head);
-    cpu::attention(job, scratch.data());
+    cpu::AttentionJob& now = jobs[next % 2];
+    cpu::AttentionJob& after = jobs[(next + 1) % 2];
+    after = job_for((next + 1) % copies);
+    now.next = &after;
+    cpu::attention(now, scratch.data());
     benchmark::DoNotOptimize(out.data());
     next = (next + 1) % copies;
   }

@@ -14,15 +14,21 @@ Expected<std::unique_ptr<KvCache>> KvCache::create(backend::Device& device, cons
   const int64_t n_slots = static_cast<int64_t>(n_blocks) * block_size;
   const size_t slot_bytes =
       static_cast<size_t>(hp.n_kv_head) * static_cast<size_t>(hp.head_dim) * sizeof(uint16_t);
+  // One allocation for every layer's K and V (64-byte aligned pieces): a device may back a large
+  // buffer with large pages (the CPU does), and decode reads the whole cache every step.
+  const size_t piece_bytes = (slot_bytes * static_cast<size_t>(n_slots) + 63) / 64 * 64;
+  TM_ASSIGN(auto buffer, device.allocate(piece_bytes * 2 * static_cast<size_t>(hp.n_layer)));
+  auto* base = static_cast<uint8_t*>(buffer->data());
   for (int32_t il = 0; il < hp.n_layer; ++il) {
     for (int kind = 0; kind < 2; ++kind) {
-      TM_ASSIGN(auto buffer, device.allocate(slot_bytes * static_cast<size_t>(n_slots)));
-      const backend::Tensor t = backend::kv_cache_view(buffer->data(), n_blocks, block_size,
-                                                       hp.n_kv_head, hp.head_dim, &device);
+      uint8_t* piece =
+          base + (2 * static_cast<size_t>(il) + static_cast<size_t>(kind)) * piece_bytes;
+      const backend::Tensor t =
+          backend::kv_cache_view(piece, n_blocks, block_size, hp.n_kv_head, hp.head_dim, &device);
       (kind == 0 ? kv->k_ : kv->v_).push_back(t);
-      kv->buffers_.push_back(std::move(buffer));
     }
   }
+  kv->buffers_.push_back(std::move(buffer));
   kv->free_.reserve(static_cast<size_t>(n_blocks));
   for (int32_t b = n_blocks - 1; b >= 0; --b) kv->free_.push_back(b);
   return kv;

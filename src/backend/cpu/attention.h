@@ -31,6 +31,9 @@ struct AttentionJob {
   int32_t group = 1;  // query heads sharing this KV head
   int32_t head_dim = 0;
   float scale = 1.0f;  // applied to q·k
+  // The job this thread runs next, if known: the SIMD kernel prefetches its first tile's K/V
+  // rows while finishing this one (results never depend on it).
+  const AttentionJob* next = nullptr;
 };
 
 // This job's KV head's f16 row for position `pos` (through the block table).

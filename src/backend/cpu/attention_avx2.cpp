@@ -5,6 +5,14 @@
 //      probabilities with a vectorized exp;
 //   3. acc_h += Σ_i p[h][i] · v_i, each V row converted once per 4 heads, the accumulators held in
 //      registers across the tile.
+// While step 1 runs over a tile, the next tile's K and V rows (or, on the last tile, those of
+// job.next's first tile) are prefetched, two positions per two scored. In batched decode the
+// cache comes from DRAM (the weight stream evicts it between layers), and a block's rows for
+// one head are its only contiguous run (2 KiB for SmolLM2), too short for the hardware
+// prefetchers to get ahead: on demand loads alone the kernel ran at a third of its in-cache
+// speed (kernels_bench attention dram). Prefetching a whole tile at once did nothing (the
+// core has far fewer line-fill slots than a tile has lines); spread over the tile, it keeps
+// them busy. Prefetches change no result.
 // Only call after cpu_has_avx2() (matmul_avx2.h).
 #include <immintrin.h>
 
@@ -18,6 +26,33 @@ namespace tmill::cpu::detail {
 namespace {
 
 constexpr int kTile = 32;
+
+// K and V rows of up to kTile consecutive positions.
+struct TileRows {
+  const uint16_t* k[kTile];
+  const uint16_t* v[kTile];
+  int n = 0;
+};
+
+// Positions [p0, min(p0 + kTile, job.last + 1)) of job.
+inline void gather_rows(const AttentionJob& job, int32_t p0, TileRows& rows) {
+  rows.n = std::max(0, std::min<int>(kTile, job.last - p0 + 1));
+  for (int i = 0; i < rows.n; ++i) {
+    rows.k[i] = cache_row(job.k_cache, job.k_row_bytes, job, p0 + i);
+    rows.v[i] = cache_row(job.v_cache, job.v_row_bytes, job, p0 + i);
+  }
+}
+
+// Prefetches positions [i0, i1) of `rows` (clipped to rows.n): their K and V rows.
+inline void prefetch_rows(const TileRows& rows, int i0, int i1, size_t k_bytes, size_t v_bytes) {
+  constexpr size_t kLine = 64;
+  for (int i = i0; i < std::min(i1, rows.n); ++i) {
+    const char* k = reinterpret_cast<const char*>(rows.k[i]);
+    const char* v = reinterpret_cast<const char*>(rows.v[i]);
+    for (size_t off = 0; off < k_bytes; off += kLine) _mm_prefetch(k + off, _MM_HINT_T0);
+    for (size_t off = 0; off < v_bytes; off += kLine) _mm_prefetch(v + off, _MM_HINT_T0);
+  }
+}
 
 TM_AVX2 inline __m256 load_f16x8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -51,13 +86,24 @@ TM_AVX2 inline void score_rows(const float* q, int hd, const uint16_t* const* k_
     for (int h = 0; h < H; ++h) scores[h * kTile + i0 + r] = hsum(a[r][h]);
 }
 
-// scores[h][i] for heads [0, H) of the pointers given, positions [0, n).
+// What a tile's score pass prefetches: `rows` (null: nothing), with row sizes in bytes.
+struct Prefetch {
+  const TileRows* rows = nullptr;
+  size_t k_bytes = 0, v_bytes = 0;
+};
+
+// scores[h][i] for heads [0, H) of the pointers given, positions [0, n); prefetches ahead.rows'
+// positions i, i + 1 along with positions i, i + 1's scores, and the rest at the end.
 template <int H>
 TM_AVX2 void tile_scores(const float* q, int hd, const uint16_t* const* k_rows, int n,
-                         float* scores) {
+                         float* scores, const Prefetch& ahead) {
   int i = 0;
-  for (; i + 2 <= n; i += 2) score_rows<H, 2>(q, hd, k_rows, i, scores);
+  for (; i + 2 <= n; i += 2) {
+    if (ahead.rows) prefetch_rows(*ahead.rows, i, i + 2, ahead.k_bytes, ahead.v_bytes);
+    score_rows<H, 2>(q, hd, k_rows, i, scores);
+  }
   if (i < n) score_rows<H, 1>(q, hd, k_rows, i, scores);
+  if (ahead.rows) prefetch_rows(*ahead.rows, i, kTile, ahead.k_bytes, ahead.v_bytes);
 }
 
 // acc[h][c, c + 8C) += Σ_i p[h][i] · v_i[c, c + 8C) for heads [0, H): C chunks of 8 at once for
@@ -95,19 +141,23 @@ TM_AVX2 void tile_values(const float* p, int hd, const uint16_t* const* v_rows, 
   if (c < hd) value_chunks<H, 1>(p, hd, v_rows, n, c, acc);
 }
 
+// The group's scores; the first pass over the tile does the prefetching.
 TM_AVX2 void scores_all(const float* q, int group, int hd, const uint16_t* const* k_rows, int n,
-                        float* scores) {
+                        float* scores, Prefetch ahead) {
   int h = 0;
-  for (; h + 4 <= group; h += 4) tile_scores<4>(q + h * hd, hd, k_rows, n, scores + h * kTile);
+  for (; h + 4 <= group; h += 4) {
+    tile_scores<4>(q + h * hd, hd, k_rows, n, scores + h * kTile, ahead);
+    ahead.rows = nullptr;
+  }
   switch (group - h) {
     case 3:
-      tile_scores<3>(q + h * hd, hd, k_rows, n, scores + h * kTile);
+      tile_scores<3>(q + h * hd, hd, k_rows, n, scores + h * kTile, ahead);
       break;
     case 2:
-      tile_scores<2>(q + h * hd, hd, k_rows, n, scores + h * kTile);
+      tile_scores<2>(q + h * hd, hd, k_rows, n, scores + h * kTile, ahead);
       break;
     case 1:
-      tile_scores<1>(q + h * hd, hd, k_rows, n, scores + h * kTile);
+      tile_scores<1>(q + h * hd, hd, k_rows, n, scores + h * kTile, ahead);
       break;
     default:
       break;
@@ -151,15 +201,24 @@ TM_AVX2 void attention_impl(const AttentionJob& job, float* scratch) {
     run_sum[h] = 0.0f;
   }
 
-  const uint16_t* k_rows[kTile];
-  const uint16_t* v_rows[kTile];
+  TileRows tiles[2];  // this tile's rows and the next one's, alternating
+  int cur = 0;
+  gather_rows(job, job.first, tiles[cur]);
   for (int32_t p0 = job.first; p0 <= job.last; p0 += kTile) {
-    const int n = std::min<int>(kTile, job.last - p0 + 1);
-    for (int i = 0; i < n; ++i) {
-      k_rows[i] = cache_row(job.k_cache, job.k_row_bytes, job, p0 + i);
-      v_rows[i] = cache_row(job.v_cache, job.v_row_bytes, job, p0 + i);
+    const int n = tiles[cur].n;
+    const uint16_t* const* k_rows = tiles[cur].k;
+    const uint16_t* const* v_rows = tiles[cur].v;
+    TileRows& next = tiles[cur ^ 1];
+    Prefetch ahead{&next, job.k_row_bytes, job.v_row_bytes};
+    if (p0 + kTile <= job.last) {
+      gather_rows(job, p0 + kTile, next);
+    } else if (job.next != nullptr) {
+      gather_rows(*job.next, job.next->first, next);
+      ahead = {&next, job.next->k_row_bytes, job.next->v_row_bytes};
+    } else {
+      ahead.rows = nullptr;
     }
-    scores_all(q, group, hd, k_rows, n, p);
+    scores_all(q, group, hd, k_rows, n, p, ahead);
 
     for (int h = 0; h < group; ++h) {
       float* ph = p + h * kTile;
@@ -189,6 +248,7 @@ TM_AVX2 void attention_impl(const AttentionJob& job, float* scratch) {
       }
     }
     values_all(p, group, hd, v_rows, n, acc);
+    cur ^= 1;
   }
 
   for (int h = 0; h < group; ++h) {
