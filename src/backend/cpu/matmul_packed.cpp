@@ -79,20 +79,17 @@ constexpr CodePlacement kInt16Pairs{put_nibbles, put_high_bits, put_bytes, put_s
 
 // ---- kernels ----
 
-// Activation pair (x[2p], x[2p+1]) as one int32, in all 16 lanes.
-TM_AVX512 inline __m512i broadcast_pair(const int16_t* x) {
-  int32_t v;
-  std::memcpy(&v, x, sizeof v);
-  return _mm512_set1_epi32(v);
-}
+// An activation pair (two int16 codes as one int32), in all 16 lanes.
+TM_AVX512 inline __m512i broadcast_pair(const int32_t* pair) { return _mm512_set1_epi32(*pair); }
 
-// Exact int32 sums Σ code·x over one block of 32, for T tokens (x: token 0's block codes, token
-// t at + t * n_in), from a nibble codes area: kType Q4_0 (code - 8), Q5_0 (code - 16 with the
-// high bits from `masks`), else the nibble as is. C independent chains per token hide
-// vpdpwssd's latency when few tokens share the weights; integer sums, so C changes nothing.
+// Exact int32 sums Σ code·x over one block of 32, for T tokens (x: the block's pairs in the
+// grouped layout, pair p of token t at x[p * T + t]; see group_tokens), from a nibble codes area:
+// kType Q4_0 (code - 8), Q5_0 (code - 16 with the high bits from `masks`), else the nibble as is. C
+// independent chains per token hide vpdpwssd's latency when few tokens share the weights; integer
+// sums, so C changes nothing.
 template <DType kType, int T>
-TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, const int16_t* x,
-                                  int64_t n_in, __m512i* sum) {
+TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, const int32_t* x,
+                                  __m512i* sum) {
   constexpr int C = T == 1 ? 4 : (T <= 4 ? 2 : 1);
   const __m512i low4 = _mm512_set1_epi16(0x0f);
   __m512i ic[C][T];
@@ -117,9 +114,9 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       ic[(2 * g) % C][t] =
-          _mm512_dpwssd_epi32(ic[(2 * g) % C][t], lo, broadcast_pair(x + t * n_in + 4 * g));
+          _mm512_dpwssd_epi32(ic[(2 * g) % C][t], lo, broadcast_pair(x + (2 * g) * T + t));
       ic[(2 * g + 1) % C][t] =
-          _mm512_dpwssd_epi32(ic[(2 * g + 1) % C][t], hi, broadcast_pair(x + t * n_in + 4 * g + 2));
+          _mm512_dpwssd_epi32(ic[(2 * g + 1) % C][t], hi, broadcast_pair(x + (2 * g + 1) * T + t));
     }
   }
   add_chains(ic, sum);
@@ -127,8 +124,7 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
 
 // The same from a byte codes area (Q8_0): 16 pairs of 32 bytes, each widened to 16-bit lanes.
 template <int T>
-TM_AVX512 inline void byte_sums(const uint8_t* codes, const int16_t* x, int64_t n_in,
-                                __m512i* sum) {
+TM_AVX512 inline void byte_sums(const uint8_t* codes, const int32_t* x, __m512i* sum) {
   constexpr int C = T <= 2 ? 4 : 2;
   __m512i ic[C][T];
   zero_chains(ic);
@@ -138,7 +134,7 @@ TM_AVX512 inline void byte_sums(const uint8_t* codes, const int16_t* x, int64_t 
         _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * p)));
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t)
-      ic[p % C][t] = _mm512_dpwssd_epi32(ic[p % C][t], w, broadcast_pair(x + t * n_in + 2 * p));
+      ic[p % C][t] = _mm512_dpwssd_epi32(ic[p % C][t], w, broadcast_pair(x + p * T + t));
   }
   add_chains(ic, sum);
 }
@@ -148,9 +144,8 @@ TM_AVX512 inline void byte_sums(const uint8_t* codes, const int16_t* x, int64_t 
 // 0-3 and 8-11), second[t] elements 16-31. The -32 is applied once per half as -32·Σx (bias32:
 // 32·Σx of the two halves per token, tokens bias_stride apart).
 template <int T>
-TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int16_t* x, int64_t n_in,
-                                   const int32_t* bias32, int64_t bias_stride, __m512i* first,
-                                   __m512i* second) {
+TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int32_t* x, const int32_t* bias32,
+                                   int64_t bias_stride, __m512i* first, __m512i* second) {
   constexpr int C = T == 1 ? 4 : T <= 2 ? 2 : 1;  // chains per half
   const __m512i six = _mm512_set1_epi16(63);
   constexpr int kOrThenAnd = 0xa8;  // _mm512_ternarylogic_epi32 immediate for (a | b) & c
@@ -180,8 +175,8 @@ TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int16_t* x, int64
       const int c = (k & 3) % C;
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t)
-        ic[h][c][t] = _mm512_dpwssd_epi32(ic[h][c][t], code[k],
-                                          broadcast_pair(x + t * n_in + 2 * (8 * m + k)));
+        ic[h][c][t] =
+            _mm512_dpwssd_epi32(ic[h][c][t], code[k], broadcast_pair(x + (8 * m + k) * T + t));
     }
   }
   add_chains(ic[0], first);
@@ -210,27 +205,58 @@ const int32_t* q6_k_bias(const QuantizedActivations& a, int64_t n_tokens, bool c
   return bias.data();
 }
 
+// The activation codes of each group of 8 tokens interleaved: tokens [t0, t0 + G) (G = 8, or
+// what is left for the last group) as pairs [pair index (element / 2)][token of the group], one
+// int32 per pair, at offset t0 * n_in / 2. A kernel over one group then reaches every pair at a
+// fixed offset from one pointer. With a pointer per token (codes + t * n_in), eight tokens'
+// pointers did not fit the general registers, and the innermost loop reloaded them from the
+// stack between its broadcasts.
+void group_tokens(const QuantizedActivations& a, int64_t n_tokens, std::vector<int32_t>& out) {
+  const int64_t n_pairs = a.n_in / 2;
+  out.resize(static_cast<size_t>(n_tokens * n_pairs));
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenGroup) {
+    const int64_t g = std::min<int64_t>(kTokenGroup, n_tokens - t0);
+    int32_t* dst = out.data() + t0 * n_pairs;
+    for (int64_t t = 0; t < g; ++t) {
+      const int16_t* src = a.codes.data() + (t0 + t) * a.n_in;
+      for (int64_t p = 0; p < n_pairs; ++p) std::memcpy(dst + p * g + t, src + 2 * p, 4);
+    }
+  }
+}
+
+// This thread's grouped codes (group_tokens).
+std::vector<int32_t>& thread_grouped_codes() {
+  thread_local std::vector<int32_t> grouped;
+  return grouped;
+}
+
 // The int16 layout's integer sums for panel_tokens (packed_panel.h).
 struct Int16Codes {
   static constexpr int64_t kCodeBytes = 2;
   const QuantizedActivations& a;
-  const int32_t* bias32;  // q6_k_bias (Q6_K only)
+  const int32_t* grouped;  // group_tokens
+  const int32_t* bias32;   // q6_k_bias (Q6_K only)
+
+  // Block b's pairs of the group starting at token t0 (of T tokens).
+  template <int T>
+  const int32_t* pairs(int64_t t0, int64_t b, int64_t n_in) const {
+    return grouped + t0 * (n_in / 2) + b * (kQK / 2) * T;
+  }
 
   template <DType kType, int T>
   TM_AVX512 void block_sums(const uint8_t* area, const uint8_t* masks, int64_t t0, int64_t b,
                             int64_t n_in, __m512i* sum) const {
-    const int16_t* x = a.codes.data() + t0 * n_in + b * kQK;
     if constexpr (kType == DType::Q8_0)
-      byte_sums<T>(area, x, n_in, sum);
+      byte_sums<T>(area, pairs<T>(t0, b, n_in), sum);
     else
-      nibble_sums<kType, T>(area, masks, x, n_in, sum);
+      nibble_sums<kType, T>(area, masks, pairs<T>(t0, b, n_in), sum);
   }
 
   template <int T>
   TM_AVX512 void six_bit_sums(const uint8_t* area, int64_t t0, int64_t b, int64_t n_in,
                               __m512i* first, __m512i* second) const {
-    detail::six_bit_sums<T>(area, a.codes.data() + t0 * n_in + b * kQK, n_in,
-                            bias32 + (t0 * a.n_blocks + b) * 2, 2 * a.n_blocks, first, second);
+    detail::six_bit_sums<T>(area, pairs<T>(t0, b, n_in), bias32 + (t0 * a.n_blocks + b) * 2,
+                            2 * a.n_blocks, first, second);
   }
 };
 
@@ -283,13 +309,18 @@ void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const f
     return;
   }
   QuantizedActivations& a = thread_activations();
-  if (!reuse) quantize_activations(x, n_tokens, n_in, a);
+  std::vector<int32_t>& grouped = thread_grouped_codes();
+  if (!reuse) {
+    quantize_activations(x, n_tokens, n_in, a);
+    group_tokens(a, n_tokens, grouped);
+  }
   const int32_t* bias = nullptr;
   if (type == DType::Q6_K) {
     bias = q6_k_bias(a, n_tokens, !held.q6_k_bias);
     held.q6_k_bias = true;
   }
-  packed_rows(type, Int16Codes{a, bias}, packed, n_in, n_tokens, y, y_stride, row_begin, row_end);
+  packed_rows(type, Int16Codes{a, grouped.data(), bias}, packed, n_in, n_tokens, y, y_stride,
+              row_begin, row_end);
 }
 
 }  // namespace tmill::cpu::detail

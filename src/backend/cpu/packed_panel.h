@@ -27,6 +27,9 @@
 
 namespace tmill::cpu::detail::packed {
 
+// Tokens per kernel call: the kernels keep this many tokens' accumulators in registers.
+inline constexpr int kTokenGroup = 8;
+
 // 16-lane loads of a record's per-row scales. 16 f16 values as floats (exact). (maskz here and
 // below: the plain conversions trip GCC 12's maybe-uninitialized on their undefined source.)
 TM_AVX512 inline __m512 load_f16x16(const uint8_t* p) {
@@ -148,13 +151,15 @@ TM_AVX512 void panel_rows(const Codes& codes, const uint8_t* packed, int64_t n_i
                           float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
   const size_t panel_bytes = static_cast<size_t>(n_in / unit_elems(kType)) * record_bytes(kType);
   // Token chunks whose activation codes stay in L2 while every panel of the range runs over
-  // them.
-  const int64_t chunk = std::max<int64_t>(16, 262144 / (Codes::kCodeBytes * n_in));
+  // them; whole groups of kTokenGroup tokens, so the groups start where the int16 layout's
+  // grouped codes do (matmul_packed.cpp, group_tokens).
+  const int64_t chunk =
+      std::max<int64_t>(16, 262144 / (Codes::kCodeBytes * n_in)) / kTokenGroup * kTokenGroup;
   for (int64_t c0 = 0; c0 < n_tokens; c0 += chunk) {
     const int64_t c1 = std::min(n_tokens, c0 + chunk);
     for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows) {
       const uint8_t* panel = packed + static_cast<size_t>(o0 / kPanelRows) * panel_bytes;
-      for_token_groups<8>(c0, c1, [&](auto tokens, int64_t t) {
+      for_token_groups<kTokenGroup>(c0, c1, [&](auto tokens, int64_t t) {
         panel_tokens<Codes, kType, decltype(tokens)::value>(codes, panel, n_in, t,
                                                             y + t * y_stride + o0, y_stride);
       });
