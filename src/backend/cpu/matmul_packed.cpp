@@ -79,8 +79,14 @@ constexpr CodePlacement kInt16Pairs{put_nibbles, put_high_bits, put_bytes, put_s
 
 // ---- kernels ----
 
-// An activation pair (two int16 codes as one int32), in all 16 lanes.
-TM_AVX512 inline __m512i broadcast_pair(const int32_t* pair) { return _mm512_set1_epi32(*pair); }
+// acc + the int16 pair products of w with *pair in every lane: vpdpwssd with the pair as an
+// embedded-broadcast memory operand, one fused instruction. GCC 12 emits a separate
+// vpbroadcastd for _mm512_dpwssd_epi32(acc, w, _mm512_set1_epi32(*pair)), and with one
+// broadcast per multiply-add the two together ran into the core's rename width.
+TM_AVX512 inline __m512i dot_pair(__m512i acc, __m512i w, const int32_t* pair) {
+  asm("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*pair));
+  return acc;
+}
 
 // Exact int32 sums Σ code·x over one block of 32, for T tokens (x: the block's pairs in the
 // grouped layout, pair p of token t at x[p * T + t]; see group_tokens), from a nibble codes area:
@@ -113,10 +119,8 @@ TM_AVX512 inline void nibble_sums(const uint8_t* codes, const uint8_t* masks, co
     }
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
-      ic[(2 * g) % C][t] =
-          _mm512_dpwssd_epi32(ic[(2 * g) % C][t], lo, broadcast_pair(x + (2 * g) * T + t));
-      ic[(2 * g + 1) % C][t] =
-          _mm512_dpwssd_epi32(ic[(2 * g + 1) % C][t], hi, broadcast_pair(x + (2 * g + 1) * T + t));
+      ic[(2 * g) % C][t] = dot_pair(ic[(2 * g) % C][t], lo, x + (2 * g) * T + t);
+      ic[(2 * g + 1) % C][t] = dot_pair(ic[(2 * g + 1) % C][t], hi, x + (2 * g + 1) * T + t);
     }
   }
   add_chains(ic, sum);
@@ -133,8 +137,7 @@ TM_AVX512 inline void byte_sums(const uint8_t* codes, const int32_t* x, __m512i*
     const __m512i w =
         _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * p)));
 #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t)
-      ic[p % C][t] = _mm512_dpwssd_epi32(ic[p % C][t], w, broadcast_pair(x + p * T + t));
+    for (int t = 0; t < T; ++t) ic[p % C][t] = dot_pair(ic[p % C][t], w, x + p * T + t);
   }
   add_chains(ic, sum);
 }
@@ -175,8 +178,7 @@ TM_AVX512 inline void six_bit_sums(const uint8_t* codes, const int32_t* x, const
       const int c = (k & 3) % C;
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t)
-        ic[h][c][t] =
-            _mm512_dpwssd_epi32(ic[h][c][t], code[k], broadcast_pair(x + (8 * m + k) * T + t));
+        ic[h][c][t] = dot_pair(ic[h][c][t], code[k], x + (8 * m + k) * T + t);
     }
   }
   add_chains(ic[0], first);
