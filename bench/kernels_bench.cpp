@@ -163,15 +163,14 @@ void attention(benchmark::State& state) {
     return j;
   };
   size_t next = 0;
-  cpu::AttentionJob jobs[2] = {job_for(0), job_for(1 % copies)};
+  cpu::AttentionJob now = job_for(0), after;
   for (auto _ : state) {
-    cpu::AttentionJob& now = jobs[next % 2];
-    cpu::AttentionJob& after = jobs[(next + 1) % 2];
-    after = job_for((next + 1) % copies);
+    next = (next + 1) % copies;
+    after = job_for(next);
     now.next = &after;
     cpu::attention(now, scratch.data());
     benchmark::DoNotOptimize(out.data());
-    next = (next + 1) % copies;
+    now = after;
   }
   state.SetLabel(std::string(kPathNames[path]) + (dram ? " dram" : ""));
   state.counters["positions/s"] = benchmark::Counter(

@@ -28,17 +28,13 @@ Expected<std::unique_ptr<KvCache>> KvCache::create(backend::Device& device, cons
       (kind == 0 ? kv->k_ : kv->v_).push_back(t);
     }
   }
-  kv->buffers_.push_back(std::move(buffer));
+  kv->buffer_ = std::move(buffer);
   kv->free_.reserve(static_cast<size_t>(n_blocks));
   for (int32_t b = n_blocks - 1; b >= 0; --b) kv->free_.push_back(b);
   return kv;
 }
 
-size_t KvCache::bytes() const {
-  size_t total = 0;
-  for (const auto& b : buffers_) total += b->size();
-  return total;
-}
+size_t KvCache::bytes() const { return buffer_->size(); }
 
 Status KvCache::reserve(int32_t seq, int32_t n_positions) {
   auto& table = tables_[seq];

@@ -53,7 +53,7 @@ class KvCache {
   KvCache() = default;
   int32_t n_blocks_ = 0;
   int32_t block_size_ = 0;
-  std::vector<std::unique_ptr<backend::Buffer>> buffers_;
+  std::unique_ptr<backend::Buffer> buffer_;  // every layer's K and V
   std::vector<backend::Tensor> k_, v_;
   std::vector<int32_t> free_;  // free block ids (stack)
   std::unordered_map<int32_t, std::vector<int32_t>> tables_;

@@ -230,15 +230,13 @@ TM_AVX2 void attention_impl(const AttentionJob& job, float* scratch) {
     const int n = tiles[cur].n;
     const uint16_t* const* k_rows = tiles[cur].k;
     const uint16_t* const* v_rows = tiles[cur].v;
+    // What to prefetch during this tile: the job's next tile, else the next job's first.
     TileRows& next = tiles[cur ^ 1];
-    Prefetch ahead{&next, job.k_row_bytes, job.v_row_bytes};
-    if (p0 + kTile <= job.last) {
-      gather_rows(job, p0 + kTile, next);
-    } else if (job.next != nullptr) {
-      gather_rows(*job.next, job.next->first, next);
-      ahead = {&next, job.next->k_row_bytes, job.next->v_row_bytes};
-    } else {
-      ahead.rows = nullptr;
+    const AttentionJob* source = p0 + kTile <= job.last ? &job : job.next;
+    Prefetch ahead;
+    if (source != nullptr) {
+      gather_rows(*source, source == &job ? p0 + kTile : source->first, next);
+      ahead = {&next, source->k_row_bytes, source->v_row_bytes};
     }
     scores_all(q, group, hd, k_rows, n, p, ahead);
 
