@@ -1,7 +1,7 @@
 // KV cache storage: a pool of fixed-size blocks on the device, and per-sequence block tables.
-// K and V are f16, one tensor each per layer, in head-major blocks (backend::kv_cache_view:
-// [n_blocks][n_kv_head][block_size][head_dim]). Slot of (seq, pos) = block_table[pos /
-// block_size] * block_size + pos % block_size.
+// K and V are f16, one tensor per layer each, all views into one device buffer, in head-major
+// blocks (backend::kv_cache_view: [n_blocks][n_kv_head][block_size][head_dim]). Slot of
+// (seq, pos) = block_table[pos / block_size] * block_size + pos % block_size.
 #pragma once
 
 #include <cstdint>
