@@ -19,6 +19,7 @@
 #include "backend/cpu/attention.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/matmul_packed.h"
+#include "backend/cpu/matmul_packed_amx.h"
 #include "core/dtype.h"
 #include "core/half.h"
 #include "quant/formats.h"
@@ -30,16 +31,26 @@ using namespace tmill;
 // kInt16 is the batch-invariant int16 family over the file's rows; kInt16Fast the older
 // per-batch-size int16 kernels (--no-batch-invariant; decode up to 8 rows); kPacked the
 // kernels over weights repacked at load (matmul_packed.h), which `auto` uses where it can;
-// kPackedInt8 the same panels with int8 activations (--kernels int8).
-enum Path { kInt16 = 0, kF32 = 1, kScalar = 2, kInt16Fast = 3, kPacked = 4, kPackedInt8 = 5 };
-const char* const kPathNames[] = {"int16-invariant", "f32",    "scalar",
-                                  "int16-fast",      "packed", "packed-int8"};
+// kPackedInt8 the same panels with int8 activations (--kernels int8); kPackedVnni the packed
+// kernels with AMX off (--no-amx; the same as kPacked on CPUs without AMX).
+enum Path {
+  kInt16 = 0,
+  kF32 = 1,
+  kScalar = 2,
+  kInt16Fast = 3,
+  kPacked = 4,
+  kPackedInt8 = 5,
+  kPackedVnni = 6
+};
+const char* const kPathNames[] = {"int16-invariant", "f32",         "scalar",     "int16-fast",
+                                  "packed",          "packed-int8", "packed-vnni"};
 
 void set_path(int path) {
   cpu::set_simd_enabled(path != kScalar);
   cpu::set_int16_activations(path == kInt16 || path == kInt16Fast || path == kPacked ||
-                             path == kPackedInt8);
+                             path == kPackedInt8 || path == kPackedVnni);
   cpu::set_batch_invariant(path != kInt16Fast);
+  cpu::detail::set_amx_enabled(path != kPackedVnni);
 }
 
 // Weights bigger than the last-level cache, as in a real forward pass (a model's matrices are
@@ -61,7 +72,7 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
   const int path = static_cast<int>(state.range(0));
   const int64_t n_tokens = state.range(1);
   const bool dram = state.range(2) != 0;
-  const bool packed = path == kPacked || path == kPackedInt8;
+  const bool packed = path == kPacked || path == kPackedInt8 || path == kPackedVnni;
   const auto layout = path == kPackedInt8 ? cpu::detail::PackedCodes::kInt8Quads
                                           : cpu::detail::PackedCodes::kInt16Pairs;
   if (packed && !cpu::detail::packed_supported(type, n_out, n_in)) {
@@ -112,7 +123,7 @@ void matmul(benchmark::State& state, DType type, int64_t n_in, int64_t n_out) {
 
 void matmul_args(benchmark::internal::Benchmark* b) {
   for (int dram : {0, 1})
-    for (int path : {kPacked, kPackedInt8, kInt16, kInt16Fast, kF32, kScalar})
+    for (int path : {kPacked, kPackedVnni, kPackedInt8, kInt16, kInt16Fast, kF32, kScalar})
       for (int tokens : {1, 4, 16, 64}) b->Args({path, tokens, dram});
 }
 

@@ -52,6 +52,7 @@ namespace {
 // like the kernels it selects: they are process-wide).
 bool g_batch_invariant = false;
 bool g_repack = true;
+bool g_amx = true;
 }  // namespace
 
 void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invariant_by_default) {
@@ -66,11 +67,17 @@ void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invarian
   cmd->preparse_callback([batch_invariant_by_default](size_t) {
     g_batch_invariant = batch_invariant_by_default;
     g_repack = true;
+    g_amx = true;
   });
   cmd->add_flag_callback(
       "--no-repack", [] { g_repack = false; },
       "use quantized weights in the file's layout instead of repacking them at load into 16-row "
       "panels (Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K on AVX-512 VNNI CPUs); to measure repacking's gain");
+  cmd->add_flag_callback(
+      "--no-amx", [] { g_amx = false; },
+      "on CPUs with AMX-INT8 (Sapphire Rapids and later), multiply packed Q4_1/Q4_K weights by "
+      "16 or more tokens with the AVX-512 VNNI kernels instead of AMX tiles (same results); to "
+      "measure AMX's gain in prefill and batched decode");
   if (batch_invariant_by_default) {
     cmd->add_flag_callback(
         "--no-batch-invariant", [] { g_batch_invariant = false; },
@@ -98,6 +105,7 @@ Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
   options.kernels = kernels;
   options.batch_invariant = g_batch_invariant;
   options.repack = g_repack;
+  options.amx = g_amx;
   lm.threads = n_threads > 0 ? n_threads
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   TM_ASSIGN(lm.device, backend::create_device("cpu", options));

@@ -182,6 +182,10 @@ struct DeviceOptions {
   // AVX-512 VNNI kernels, Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K). false uses the file's rows as they
   // are, for measuring its gain (--no-repack). Per device.
   bool repack = true;
+  // AMX-INT8 tiles for prefill and batched decode on CPUs that have them (Sapphire Rapids and
+  // later; matmul_packed_amx.h): results bit-identical to the VNNI kernels. false keeps the VNNI
+  // kernels, for measuring the gain (--no-amx). Process-wide on the CPU backend.
+  bool amx = true;
 };
 
 // The registry: names the available backends and creates devices by name ("cpu").

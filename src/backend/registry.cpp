@@ -2,6 +2,7 @@
 
 #include "backend/cpu/cpu_device.h"
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/matmul_packed_amx.h"
 #include "backend/device.h"
 
 namespace tmill::backend {
@@ -17,6 +18,7 @@ Expected<std::unique_ptr<Device>> create_device(const std::string& name,
   if (name == "cpu") {
     TM_TRY(CpuDevice::select_kernels(options.kernels));
     cpu::set_batch_invariant(options.batch_invariant);
+    cpu::detail::set_amx_enabled(options.amx);
     return std::unique_ptr<Device>(std::make_unique<CpuDevice>(options));
   }
   std::string known;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "backend/cpu/matmul_avx2.h"
 #include "backend/cpu/matmul_int16.h"
 #include "backend/cpu/matmul_packed.h"
+#include "backend/cpu/matmul_packed_amx.h"
 #include "backend/cpu/matmul_packed_int8.h"
 #include "backend/device.h"
 #include "core/dtype.h"
@@ -151,6 +153,53 @@ TEST_P(PackedMatmul, DeviceUploadPacksAndMatmulUsesIt) {
           << threads << " threads, " << n << " tokens";
     }
   }
+}
+
+// AMX tiles (matmul_packed_amx.h) give bit for bit what the VNNI kernels give, for token counts
+// in whole tiles and with a remainder, and for row ranges split at a panel boundary. Skipped
+// where the CPU has no AMX (the MatchesItsDefinitionBitForBit runs above then cover VNNI only).
+TEST(PackedMatmulAmx, MatchesTheVnniKernelsBitForBit) {
+  if (!cpu::detail::cpu_has_amx()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or not granted)";
+  for (DType type : {DType::Q4_1, DType::Q4_K}) {
+    ASSERT_TRUE(cpu::detail::amx_covers(type));
+    for (int64_t n_in : {256, 768}) {
+      const Weights w = make_weights(type, n_in, 51);
+      constexpr int64_t kMany = 69;  // four tiles of 16 and five more
+      const auto x = gaussian(kMany * n_in, 52);
+      std::vector<uint8_t> packed(cpu::detail::packed_bytes(type, kOut, n_in));
+      cpu::detail::pack_rows(type, w.data, w.row_stride, n_in, 0, kOut, packed.data());
+      for (int64_t n : {cpu::detail::kAmxMinTokens, int64_t{48}, kMany}) {
+        std::vector<float> with(static_cast<size_t>(n * kOut)), without(with.size());
+        cpu::detail::set_amx_enabled(false);
+        cpu::detail::matmul_rows_packed(type, packed.data(), n_in, x.data(), n, without.data(),
+                                        kOut, 0, kOut);
+        cpu::detail::set_amx_enabled(true);
+        ASSERT_TRUE(cpu::detail::amx_enabled());
+        cpu::detail::matmul_rows_packed(type, packed.data(), n_in, x.data(), n, with.data(), kOut,
+                                        0, 16);
+        cpu::detail::matmul_rows_packed(type, packed.data(), n_in, x.data(), n, with.data(), kOut,
+                                        16, kOut);
+        ASSERT_EQ(std::memcmp(with.data(), without.data(), with.size() * sizeof(float)), 0)
+            << dtype_name(type) << " n_in " << n_in << ", " << n << " tokens";
+      }
+    }
+  }
+}
+
+// On Linux the AMX path must be found wherever the CPU reports AMX-INT8: a detection or
+// permission failure would silently fall back to the slower kernels.
+TEST(PackedMatmulAmx, DetectedWhereTheCpuHasIt) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  if (!cpuinfo) GTEST_SKIP() << "no /proc/cpuinfo";
+  std::string line;
+  bool listed = false;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("flags", 0) == 0) {
+      listed = line.find(" amx_int8") != std::string::npos &&
+               line.find(" amx_tile") != std::string::npos;
+      break;
+    }
+  EXPECT_EQ(cpu::detail::cpu_has_amx(), listed && cpu::detail::cpu_has_avx512_vnni());
 }
 
 // Shapes the packed kernels do not cover keep the file's rows only.

@@ -13,6 +13,7 @@
 #include "backend/cpu/matmul_avx2.h"
 #include "backend/cpu/matmul_int16.h"
 #include "backend/cpu/matmul_packed.h"
+#include "backend/cpu/matmul_packed_amx.h"
 #include "backend/cpu/peaks.h"
 #include "core/check.h"
 #include "quant/formats.h"
@@ -88,6 +89,8 @@ CpuDevice::CpuDevice(const DeviceOptions& options)
   if (repacks())
     kernels += packed_codes_ == cpu::detail::PackedCodes::kInt8Quads
                    ? ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K with int8 activations"
+               : cpu::detail::amx_enabled()
+                   ? ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K, AMX-INT8 tiles for Q4_1/Q4_K"
                    : ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K";
   info_.description = "CPU (" + std::to_string(pool_.size()) + " threads, " + kernels + " kernels)";
   info_.memory_bytes = physical_memory_bytes();

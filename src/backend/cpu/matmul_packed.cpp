@@ -11,6 +11,7 @@
 #include "backend/cpu/avx2_helpers.h"
 #include "backend/cpu/int16_activations.h"
 #include "backend/cpu/matmul_avx2.h"
+#include "backend/cpu/matmul_packed_amx.h"
 #include "backend/cpu/matmul_packed_int8.h"
 #include "backend/cpu/packed_panel.h"
 #include "backend/cpu/packed_records.h"
@@ -234,12 +235,13 @@ TM_AVX512 inline void transpose8x8(__m256 (&r)[8]) {
 // stack between its broadcasts.
 // Full groups go through 8x8 transposes of int32 pairs (a scalar copy per pair was 3% of
 // Llama-3.2-1B-shape prefill).
-TM_AVX512 void group_tokens(const QuantizedActivations& a, int64_t n_tokens,
+// Only tokens from t_begin (a multiple of kTokenGroup) are grouped; the others keep their place.
+TM_AVX512 void group_tokens(const QuantizedActivations& a, int64_t t_begin, int64_t n_tokens,
                             std::vector<int32_t>& out) {
   static_assert(kTokenGroup == 8, "the transpose below is 8x8");
   const int64_t n_pairs = a.n_in / 2;  // a multiple of 16
   out.resize(static_cast<size_t>(n_tokens * n_pairs));
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenGroup) {
+  for (int64_t t0 = t_begin; t0 < n_tokens; t0 += kTokenGroup) {
     const int64_t g = std::min<int64_t>(kTokenGroup, n_tokens - t0);
     int32_t* dst = out.data() + t0 * n_pairs;
     if (g == 8) {
@@ -334,30 +336,47 @@ void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const f
     const float* x = nullptr;
     int64_t n_tokens = 0, n_in = 0;
     PackedCodes layout = PackedCodes::kInt16Pairs;
-    bool q6_k_bias = false;  // int16: Q6_K's bias computed for them
+    bool q6_k_bias = false;     // int16: Q6_K's bias computed for them
+    int64_t grouped_from = -1;  // int16: tokens from here are grouped (group_tokens); -1: none
+    int64_t split_tokens = 0;   // int16: tokens [0, split_tokens) split for AMX
   };
   thread_local Quantized held;
   const bool reuse = same_input && held.x == x && held.n_tokens == n_tokens && held.n_in == n_in &&
                      held.layout == layout;
-  if (!reuse) held = {x, n_tokens, n_in, layout, false};
+  if (!reuse) held = {x, n_tokens, n_in, layout, false, -1, 0};
   if (layout == PackedCodes::kInt8Quads) {
     matmul_rows_packed_int8(type, packed, n_in, x, n_tokens, y, y_stride, row_begin, row_end,
                             !reuse);
     return;
   }
   QuantizedActivations& a = thread_activations();
+  if (!reuse) quantize_activations(x, n_tokens, n_in, a);
+  // Whole tiles of 16 tokens go through AMX where it runs and enough tokens share the weights
+  // (bit-identical sums, see matmul_packed_amx.h); the rest through the VNNI kernels below.
+  const int64_t amx_tiles =
+      n_tokens >= kAmxMinTokens && amx_covers(type) && amx_enabled() ? n_tokens / kAmxTokens : 0;
+  const int64_t t_vnni = amx_tiles * kAmxTokens;
+  if (amx_tiles > 0) {
+    SplitActivations& split = thread_split_activations();
+    if (held.split_tokens < t_vnni) {
+      split_activations(a, t_vnni, split);
+      held.split_tokens = t_vnni;
+    }
+    matmul_tiles_amx(type, packed, n_in, a, split, amx_tiles, y, y_stride, row_begin, row_end);
+    if (t_vnni == n_tokens) return;
+  }
   std::vector<int32_t>& grouped = thread_grouped_codes();
-  if (!reuse) {
-    quantize_activations(x, n_tokens, n_in, a);
-    group_tokens(a, n_tokens, grouped);
+  if (held.grouped_from < 0 || held.grouped_from > t_vnni) {
+    group_tokens(a, t_vnni, n_tokens, grouped);
+    held.grouped_from = t_vnni;
   }
   const int32_t* bias = nullptr;
   if (type == DType::Q6_K) {
     bias = q6_k_bias(a, n_tokens, !held.q6_k_bias);
     held.q6_k_bias = true;
   }
-  packed_rows(type, Int16Codes{a, grouped.data(), bias}, packed, n_in, n_tokens, y, y_stride,
-              row_begin, row_end);
+  packed_rows(type, Int16Codes{a, grouped.data(), bias}, packed, n_in, t_vnni, n_tokens, y,
+              y_stride, row_begin, row_end);
 }
 
 }  // namespace tmill::cpu::detail

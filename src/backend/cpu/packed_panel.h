@@ -49,6 +49,23 @@ TM_AVX512 inline __m512 int_to_float(__m512i v) { return _mm512_maskz_cvtepi32_p
 // A weight scale times the activation block's scale: D * xd.
 TM_AVX512 inline __m512 scaled(__m512 d, float xd) { return _mm512_mul_ps(d, _mm512_set1_ps(xd)); }
 
+// A Q4_K record's per-row scales: sub-block j's weight scale D_j = d·sc_j and min weight
+// M_j = -dmin·m_j (-dmin: a sign flip, as the unpacked kernels' unary minus).
+struct Q4KScales {
+  __m512 d, neg_dmin;
+};
+TM_AVX512 inline Q4KScales q4_k_scales(const uint8_t* rec) {
+  return {load_f16x16(rec), _mm512_castsi512_ps(_mm512_xor_si512(
+                                _mm512_castps_si512(load_f16x16(rec + kF16Bytes)),
+                                _mm512_set1_epi32(static_cast<int32_t>(0x80000000u))))};
+}
+TM_AVX512 inline __m512 q4_k_sub_scale(const Q4KScales& s, const uint8_t* rec, int j) {
+  return _mm512_mul_ps(s.d, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * j));
+}
+TM_AVX512 inline __m512 q4_k_sub_min(const Q4KScales& s, const uint8_t* rec, int j) {
+  return _mm512_mul_ps(s.neg_dmin, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * (8 + j)));
+}
+
 // C independent accumulation chains per token (they hide the dot-product instructions' latency
 // when few tokens share the weights; integer sums, so C changes no result).
 template <int C, int T>
@@ -89,16 +106,11 @@ TM_AVX512 void panel_tokens(const Codes& codes, const uint8_t* panel, int64_t n_
     const uint8_t* rec = panel + static_cast<size_t>(u) * kRecord;
     const uint8_t* area = rec + codes_offset(kType);
     if constexpr (kType == DType::Q4_K) {
-      const __m512 d = load_f16x16(rec);
-      // -dmin: a sign flip, as the unpacked kernels' unary minus.
-      const __m512 neg_dmin = _mm512_castsi512_ps(
-          _mm512_xor_si512(_mm512_castps_si512(load_f16x16(rec + kF16Bytes)),
-                           _mm512_set1_epi32(static_cast<int32_t>(0x80000000u))));
+      const Q4KScales scales = q4_k_scales(rec);
       for (int j = 0; j < 8; ++j) {
         const int64_t b = 8 * u + j;
-        const __m512 dj = _mm512_mul_ps(d, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * j));
-        const __m512 mj =
-            _mm512_mul_ps(neg_dmin, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * (8 + j)));
+        const __m512 dj = q4_k_sub_scale(scales, rec, j);
+        const __m512 mj = q4_k_sub_min(scales, rec, j);
         __m512i sum[T];
         codes.template block_sums<DType::Q4_1, T>(area + kNibbleBytes * j, nullptr, t0, b, n_in,
                                                   sum);
@@ -147,15 +159,16 @@ TM_AVX512 void panel_tokens(const Codes& codes, const uint8_t* panel, int64_t n_
 }
 
 template <class Codes, DType kType>
-TM_AVX512 void panel_rows(const Codes& codes, const uint8_t* packed, int64_t n_in, int64_t n_tokens,
-                          float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+TM_AVX512 void panel_rows(const Codes& codes, const uint8_t* packed, int64_t n_in, int64_t t_begin,
+                          int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
+                          int64_t row_end) {
   const size_t panel_bytes = static_cast<size_t>(n_in / unit_elems(kType)) * record_bytes(kType);
   // Token chunks whose activation codes stay in L2 while every panel of the range runs over
   // them; whole groups of kTokenGroup tokens, so the groups start where the int16 layout's
   // grouped codes do (matmul_packed.cpp, group_tokens).
   const int64_t chunk =
       std::max<int64_t>(16, 262144 / (Codes::kCodeBytes * n_in)) / kTokenGroup * kTokenGroup;
-  for (int64_t c0 = 0; c0 < n_tokens; c0 += chunk) {
+  for (int64_t c0 = t_begin; c0 < n_tokens; c0 += chunk) {
     const int64_t c1 = std::min(n_tokens, c0 + chunk);
     for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows) {
       const uint8_t* panel = packed + static_cast<size_t>(o0 / kPanelRows) * panel_bytes;
@@ -167,29 +180,31 @@ TM_AVX512 void panel_rows(const Codes& codes, const uint8_t* packed, int64_t n_i
   }
 }
 
-// y[t][o] for o in [row_begin, row_end) from a tensor packed in Codes' layout.
+// y[t][o] for tokens t in [t_begin, n_tokens) (t_begin a multiple of kTokenGroup) and rows o in
+// [row_begin, row_end) from a tensor packed in Codes' layout.
 template <class Codes>
 void packed_rows(DType type, const Codes& codes, const uint8_t* packed, int64_t n_in,
-                 int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+                 int64_t t_begin, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
+                 int64_t row_end) {
   switch (type) {
     case DType::Q4_0:
-      return panel_rows<Codes, DType::Q4_0>(codes, packed, n_in, n_tokens, y, y_stride, row_begin,
-                                            row_end);
+      return panel_rows<Codes, DType::Q4_0>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
+                                            row_begin, row_end);
     case DType::Q4_1:
-      return panel_rows<Codes, DType::Q4_1>(codes, packed, n_in, n_tokens, y, y_stride, row_begin,
-                                            row_end);
+      return panel_rows<Codes, DType::Q4_1>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
+                                            row_begin, row_end);
     case DType::Q5_0:
-      return panel_rows<Codes, DType::Q5_0>(codes, packed, n_in, n_tokens, y, y_stride, row_begin,
-                                            row_end);
+      return panel_rows<Codes, DType::Q5_0>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
+                                            row_begin, row_end);
     case DType::Q8_0:
-      return panel_rows<Codes, DType::Q8_0>(codes, packed, n_in, n_tokens, y, y_stride, row_begin,
-                                            row_end);
+      return panel_rows<Codes, DType::Q8_0>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
+                                            row_begin, row_end);
     case DType::Q4_K:
-      return panel_rows<Codes, DType::Q4_K>(codes, packed, n_in, n_tokens, y, y_stride, row_begin,
-                                            row_end);
+      return panel_rows<Codes, DType::Q4_K>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
+                                            row_begin, row_end);
     case DType::Q6_K:
-      return panel_rows<Codes, DType::Q6_K>(codes, packed, n_in, n_tokens, y, y_stride, row_begin,
-                                            row_end);
+      return panel_rows<Codes, DType::Q6_K>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
+                                            row_begin, row_end);
     default:
       TM_CHECK(false, "matmul_rows_packed: unsupported format");
   }
