@@ -91,11 +91,12 @@ PanelScratch& thread_panel_scratch() {
   return s;
 }
 
-// One prepared panel inside the scratch.
+// One panel's place in the scratch: its B tiles and scale vectors (prepare_panel writes them,
+// panel_tile reads them).
 struct Prepared {
-  const uint8_t* b_tiles;
-  const float* d;
-  const float* m;
+  uint8_t* b_tiles;
+  float* d;
+  float* m;
 };
 
 // (maskz forms of the widening and shifts below: see load_f16x16.)
@@ -118,8 +119,7 @@ TM_AMX inline void nibbles_to_b_tile(const uint8_t* area, uint8_t* b_tile) {
 
 // One panel's B tiles and scale vectors into the scratch.
 template <DType kType>
-TM_AMX void prepare_panel(const uint8_t* panel, int64_t n_units, uint8_t* b_tiles, float* d_out,
-                          float* m_out) {
+TM_AMX void prepare_panel(const uint8_t* panel, int64_t n_units, const Prepared& out) {
   constexpr size_t kRecord = record_bytes(kType);
   for (int64_t u = 0; u < n_units; ++u) {
     const uint8_t* rec = panel + static_cast<size_t>(u) * kRecord;
@@ -128,15 +128,15 @@ TM_AMX void prepare_panel(const uint8_t* panel, int64_t n_units, uint8_t* b_tile
       const Q4KScales scales = q4_k_scales(rec);
       for (int j = 0; j < 8; ++j) {
         const int64_t b = 8 * u + j;
-        _mm512_storeu_ps(d_out + 16 * b, q4_k_sub_scale(scales, rec, j));
-        _mm512_storeu_ps(m_out + 16 * b, q4_k_sub_min(scales, rec, j));
-        nibbles_to_b_tile(area + kNibbleBytes * j, b_tiles + 512 * b);
+        _mm512_storeu_ps(out.d + 16 * b, q4_k_sub_scale(scales, rec, j));
+        _mm512_storeu_ps(out.m + 16 * b, q4_k_sub_min(scales, rec, j));
+        nibbles_to_b_tile(area + kNibbleBytes * j, out.b_tiles + 512 * b);
       }
     } else {
       static_assert(kType == DType::Q4_1, "amx_covers lists the formats");
-      _mm512_storeu_ps(d_out + 16 * u, load_f16x16(rec));
-      _mm512_storeu_ps(m_out + 16 * u, load_f16x16(rec + kF16Bytes));
-      nibbles_to_b_tile(area, b_tiles + 512 * u);
+      _mm512_storeu_ps(out.d + 16 * u, load_f16x16(rec));
+      _mm512_storeu_ps(out.m + 16 * u, load_f16x16(rec + kF16Bytes));
+      nibbles_to_b_tile(area, out.b_tiles + 512 * u);
     }
   }
 }
@@ -241,24 +241,22 @@ TM_AMX void tiles(const uint8_t* packed, int64_t n_in, const QuantizedActivation
     s.d.resize(16 * static_cast<size_t>(nb * in_group));
     s.m.resize(16 * static_cast<size_t>(nb * in_group));
   }
+  // Panel p of the group starting at p0: its place in the scratch.
+  auto slot = [&](int64_t p, int64_t p0) {
+    const size_t k = static_cast<size_t>(p - p0);
+    return Prepared{s.b_tiles.data() + k * b_bytes, s.d.data() + k * 16 * nb,
+                    s.m.data() + k * 16 * nb};
+  };
   _tile_loadconfig(&config);
   for (int64_t p0 = 0; p0 < n_panels; p0 += group) {
     const int64_t p1 = std::min(n_panels, p0 + group);
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t o0 = row_begin + p * kPanelRows;
-      const size_t k = static_cast<size_t>(p - p0);
-      prepare_panel<kType>(packed + static_cast<size_t>(o0 / kPanelRows) * panel_bytes, n_units,
-                           s.b_tiles.data() + k * b_bytes, s.d.data() + k * 16 * nb,
-                           s.m.data() + k * 16 * nb);
-    }
+    for (int64_t p = p0; p < p1; ++p)
+      prepare_panel<kType>(packed + static_cast<size_t>(row_begin / kPanelRows + p) * panel_bytes,
+                           n_units, slot(p, p0));
     for (int64_t i = 0; i < n_tiles; ++i)
-      for (int64_t p = p0; p < p1; ++p) {
-        const size_t k = static_cast<size_t>(p - p0);
-        const Prepared w{s.b_tiles.data() + k * b_bytes, s.d.data() + k * 16 * nb,
-                         s.m.data() + k * 16 * nb};
-        panel_tile<kType>(a, split, w, s.c, n_in, i * kAmxTokens,
+      for (int64_t p = p0; p < p1; ++p)
+        panel_tile<kType>(a, split, slot(p, p0), s.c, n_in, i * kAmxTokens,
                           y + i * kAmxTokens * y_stride + row_begin + p * kPanelRows, y_stride);
-      }
   }
   _tile_release();
 }
