@@ -76,7 +76,7 @@ void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invarian
   cmd->add_flag_callback(
       "--no-amx", [] { g_amx = false; },
       "on CPUs with AMX-INT8 (Sapphire Rapids and later), multiply packed Q4_1/Q4_K weights by "
-      "16 or more tokens with the AVX-512 VNNI kernels instead of AMX tiles (same results); to "
+      "32 or more tokens with the AVX-512 VNNI kernels instead of AMX tiles (same results); to "
       "measure AMX's gain in prefill and batched decode");
   if (batch_invariant_by_default) {
     cmd->add_flag_callback(
