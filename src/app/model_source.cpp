@@ -53,6 +53,7 @@ namespace {
 bool g_batch_invariant = false;
 bool g_repack = true;
 bool g_amx = true;
+std::string g_weight_prefetch = "auto";
 }  // namespace
 
 void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invariant_by_default) {
@@ -68,6 +69,7 @@ void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invarian
     g_batch_invariant = batch_invariant_by_default;
     g_repack = true;
     g_amx = true;
+    g_weight_prefetch = "auto";
   });
   cmd->add_flag_callback(
       "--no-repack", [] { g_repack = false; },
@@ -78,6 +80,13 @@ void add_kernels_option(CLI::App* cmd, std::string* kernels, bool batch_invarian
       "on CPUs with AMX-INT8 (Sapphire Rapids and later), multiply packed Q4_1/Q4_K weights by "
       "32 or more tokens with the AVX-512 VNNI kernels instead of AMX tiles (same results); to "
       "measure AMX's gain in prefill and batched decode");
+  cmd->add_option("--weight-prefetch", g_weight_prefetch,
+                  "software prefetch of packed weights ahead of the kernels: auto (far when the "
+                  "packed weights fit in a quarter of the last-level cache, else near), off "
+                  "(hardware prefetchers only), near (1 KiB ahead into L1), far (near, and 8 KiB "
+                  "ahead into L2); same results, to measure the gain")
+      ->check(CLI::IsMember({"auto", "off", "near", "far"}))
+      ->capture_default_str();
   if (batch_invariant_by_default) {
     cmd->add_flag_callback(
         "--no-batch-invariant", [] { g_batch_invariant = false; },
@@ -106,6 +115,7 @@ Expected<LoadedModel> load_model(const std::string& name_or_path, int n_threads,
   options.batch_invariant = g_batch_invariant;
   options.repack = g_repack;
   options.amx = g_amx;
+  options.weight_prefetch = g_weight_prefetch;
   lm.threads = n_threads > 0 ? n_threads
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   TM_ASSIGN(lm.device, backend::create_device("cpu", options));

@@ -186,6 +186,11 @@ struct DeviceOptions {
   // later; matmul_packed_amx.h): results bit-identical to the VNNI kernels. false keeps the VNNI
   // kernels, for measuring the gain (--no-amx). Process-wide on the CPU backend.
   bool amx = true;
+  // Software prefetch of the packed weight stream (CPU; matmul_packed.h, WeightPrefetch):
+  // "auto" (far ahead when the packed weights fit in a quarter of the last-level cache, near
+  // ahead otherwise), "off", "near" or "far", for measuring the gain (--weight-prefetch).
+  // Per device.
+  std::string weight_prefetch = "auto";
 };
 
 // The registry: names the available backends and creates devices by name ("cpu").

@@ -64,6 +64,7 @@ uint8_t* LargePageArena::allocate(size_t bytes) {
   }
   uint8_t* out = chunks_.back().data() + used_;
   used_ += bytes;
+  allocated_ += bytes;
   return out;
 }
 

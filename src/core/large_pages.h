@@ -44,11 +44,14 @@ class LargePageArena {
   explicit LargePageArena(size_t chunk_bytes = size_t{64} << 20) : chunk_bytes_(chunk_bytes) {}
   // `bytes` 64-byte aligned, alive as long as the arena; null when memory runs out.
   uint8_t* allocate(size_t bytes);
+  // Bytes handed out so far (each piece rounded up to 64).
+  size_t allocated_bytes() const { return allocated_; }
 
  private:
   size_t chunk_bytes_;
   std::vector<LargePages> chunks_;
-  size_t used_ = 0;  // bytes used in chunks_.back()
+  size_t used_ = 0;       // bytes used in chunks_.back()
+  size_t allocated_ = 0;  // bytes handed out in all chunks
 };
 
 }  // namespace tmill

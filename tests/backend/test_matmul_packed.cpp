@@ -99,15 +99,19 @@ TEST_P(PackedMatmul, MatchesItsDefinitionBitForBit) {
     cpu::detail::pack_rows(type_, w.data, w.row_stride, n_in, 0, 16, packed.data(), layout_);
     cpu::detail::pack_rows(type_, w.data, w.row_stride, n_in, 16, kOut, packed.data(), layout_);
     for (int64_t n : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 37}) {
+      // Prefetching changes no result: each weight prefetch setting in turn.
+      const auto prefetch = static_cast<cpu::detail::WeightPrefetch>(n % 3);
       for (int64_t t0 : {int64_t{0}, kTokens - n}) {
         std::vector<float> y(static_cast<size_t>(n * kOut), -1.0f);
         // Rows in two calls at a panel boundary, both with same_input: the second reuses the
         // first's quantization, and the first must not reuse the previous iteration's (another
         // token range or count: same_input only holds for the very same input).
         cpu::detail::matmul_rows_packed(type_, packed.data(), n_in, x.data() + t0 * n_in, n,
-                                        y.data(), kOut, 0, 32, layout_, /*same_input=*/true);
+                                        y.data(), kOut, 0, 32, layout_, /*same_input=*/true,
+                                        prefetch);
         cpu::detail::matmul_rows_packed(type_, packed.data(), n_in, x.data() + t0 * n_in, n,
-                                        y.data(), kOut, 32, kOut, layout_, /*same_input=*/true);
+                                        y.data(), kOut, 32, kOut, layout_, /*same_input=*/true,
+                                        prefetch);
         for (int64_t t = 0; t < n; ++t)
           ASSERT_EQ(
               std::memcmp(y.data() + t * kOut, want.data() + (t0 + t) * kOut, kOut * sizeof(float)),
@@ -126,6 +130,7 @@ TEST_P(PackedMatmul, DeviceUploadPacksAndMatmulUsesIt) {
   for (int threads : {1, 2, 3}) {
     backend::DeviceOptions o;
     o.n_threads = threads;
+    o.weight_prefetch = threads == 1 ? "off" : threads == 2 ? "far" : "auto";
     if (layout_ == PackedCodes::kInt8Quads) o.kernels = "int8";
     auto dev = backend::create_device("cpu", o);
     ASSERT_TRUE(dev.ok());
@@ -153,6 +158,28 @@ TEST_P(PackedMatmul, DeviceUploadPacksAndMatmulUsesIt) {
           << threads << " threads, " << n << " tokens";
     }
   }
+}
+
+// --weight-prefetch auto: far ahead only while the packed weights fit in a quarter of the
+// last-level cache, and near ahead when the cache size is unknown.
+TEST(WeightPrefetch, AutomaticChoiceFollowsTheCacheSize) {
+  using cpu::detail::automatic_weight_prefetch;
+  using cpu::detail::WeightPrefetch;
+  constexpr size_t kMiB = size_t{1} << 20;
+  EXPECT_EQ(automatic_weight_prefetch(98 * kMiB, 480 * kMiB), WeightPrefetch::kFar);
+  EXPECT_EQ(automatic_weight_prefetch(120 * kMiB, 480 * kMiB), WeightPrefetch::kFar);
+  EXPECT_EQ(automatic_weight_prefetch(120 * kMiB + 1, 480 * kMiB), WeightPrefetch::kNear);
+  EXPECT_EQ(automatic_weight_prefetch(800 * kMiB, 32 * kMiB), WeightPrefetch::kNear);
+  EXPECT_EQ(automatic_weight_prefetch(1, 0), WeightPrefetch::kNear);
+}
+
+TEST(WeightPrefetch, UnknownSettingIsAnError) {
+  backend::DeviceOptions o;
+  o.weight_prefetch = "sometimes";
+  auto dev = backend::create_device("cpu", o);
+  ASSERT_FALSE(dev.ok());
+  EXPECT_NE(dev.error().message.find("choose auto, off, near or far"), std::string::npos)
+      << dev.error().message;
 }
 
 // AMX tiles (matmul_packed_amx.h) give bit for bit what the VNNI kernels give, for token counts

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "backend/cpu/activation.h"
 #include "backend/cpu/attention.h"
@@ -45,6 +46,24 @@ class HostBuffer final : public Buffer {
   LargePages pages_;
 };
 
+// The last-level cache's size in bytes (L3, else L2), 0 when the C library cannot tell.
+size_t last_level_cache_bytes() {
+  for (const int name : {_SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE}) {
+    const long bytes = sysconf(name);
+    if (bytes > 0) return static_cast<size_t>(bytes);
+  }
+  return 0;
+}
+
+// DeviceOptions::weight_prefetch's fixed settings ("auto" is not one).
+std::optional<cpu::detail::WeightPrefetch> fixed_weight_prefetch(const std::string& mode) {
+  using cpu::detail::WeightPrefetch;
+  if (mode == "off") return WeightPrefetch::kOff;
+  if (mode == "near") return WeightPrefetch::kNear;
+  if (mode == "far") return WeightPrefetch::kFar;
+  return std::nullopt;
+}
+
 size_t physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page_size = sysconf(_SC_PAGE_SIZE);
@@ -69,6 +88,16 @@ Status CpuDevice::select_kernels(const std::string& kernels) {
   return {};
 }
 
+bool CpuDevice::is_weight_prefetch_mode(const std::string& mode) {
+  return mode == "auto" || fixed_weight_prefetch(mode).has_value();
+}
+
+cpu::detail::WeightPrefetch CpuDevice::weight_prefetch() const {
+  if (fixed_prefetch_) return *fixed_prefetch_;
+  static const size_t cache_bytes = last_level_cache_bytes();
+  return cpu::detail::automatic_weight_prefetch(packed_.allocated_bytes(), cache_bytes);
+}
+
 std::string CpuDevice::kernels_in_use() {
   if (!cpu::simd_enabled()) return "scalar";
   std::string k = cpu::int16_activations_enabled() ? "avx2+int16" : "avx2 f32";
@@ -83,20 +112,30 @@ CpuDevice::CpuDevice(const DeviceOptions& options)
     : pool_(options.n_threads),
       repack_(options.repack),
       packed_codes_(options.kernels == "int8" ? cpu::detail::PackedCodes::kInt8Quads
-                                              : cpu::detail::PackedCodes::kInt16Pairs) {
+                                              : cpu::detail::PackedCodes::kInt16Pairs),
+      fixed_prefetch_(fixed_weight_prefetch(options.weight_prefetch)) {
   info_.name = "cpu";
+  describe();
+  info_.memory_bytes = physical_memory_bytes();
+  info_.host_memory = true;
+  scratch_.resize(static_cast<size_t>(pool_.size()));
+  first_chunk_.resize(static_cast<size_t>(pool_.size()));
+}
+
+void CpuDevice::describe() {
   std::string kernels = kernels_in_use();
-  if (repacks())
+  if (repacks()) {
     kernels += packed_codes_ == cpu::detail::PackedCodes::kInt8Quads
                    ? ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K with int8 activations"
                : cpu::detail::amx_enabled()
                    ? ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K, AMX-INT8 tiles for Q4_1/Q4_K"
                    : ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K";
+    static constexpr const char* kPrefetchNames[] = {"off", "near", "far"};
+    kernels += std::string(", weight prefetch ") +
+               kPrefetchNames[static_cast<int>(weight_prefetch())] +
+               (fixed_prefetch_ ? "" : " (auto)");
+  }
   info_.description = "CPU (" + std::to_string(pool_.size()) + " threads, " + kernels + " kernels)";
-  info_.memory_bytes = physical_memory_bytes();
-  info_.host_memory = true;
-  scratch_.resize(static_cast<size_t>(pool_.size()));
-  first_chunk_.resize(static_cast<size_t>(pool_.size()));
 }
 
 bool CpuDevice::supports(Op op, DType type) const {
@@ -130,6 +169,7 @@ Expected<Tensor> CpuDevice::upload_weight(const Tensor& host) {
                              end * cpu::detail::kPanelRows, out, packed_codes_);
     });
     t.packed = out;
+    if (!fixed_prefetch_) describe();  // the automatic prefetch choice follows the weights
   }
   return t;
 }
@@ -178,6 +218,7 @@ void CpuDevice::matmul_many(std::span<const MatmulJob> jobs) {
   }
   // Make sure every thread has scratch before going parallel (no allocation inside kernels).
   for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, static_cast<size_t>(max_in));
+  const cpu::detail::WeightPrefetch prefetch = weight_prefetch();
   pool_.parallel_for(total_rows, [&](int64_t begin, int64_t end, int thread) {
     int64_t job_first = 0;  // first concatenated row of the current job
     for (const MatmulJob& j : jobs) {
@@ -195,7 +236,8 @@ void CpuDevice::matmul_many(std::span<const MatmulJob> jobs) {
         cpu::detail::matmul_rows_packed(
             w.type, static_cast<const uint8_t*>(w.packed), w.cols(),
             static_cast<const float*>(x.data), x.rows(), static_cast<float*>(y.data),
-            static_cast<int64_t>(y.row_stride / sizeof(float)), lo, hi, packed_codes_);
+            static_cast<int64_t>(y.row_stride / sizeof(float)), lo, hi, packed_codes_,
+            /*same_input=*/false, prefetch);
         continue;
       }
       if (lo >= hi) continue;
@@ -219,6 +261,7 @@ void CpuDevice::matmul_packed_guided(std::span<const MatmulJob> jobs) {
   for (const MatmulJob& j : jobs) total_panels += j.w->rows() / kRows;
   // The first chunk a thread runs in this call must quantize (same_input = false).
   for (auto& flag : first_chunk_) flag = 1;
+  const cpu::detail::WeightPrefetch prefetch = weight_prefetch();
   pool_.parallel_for_guided(total_panels, 1, [&](int64_t begin, int64_t end, int thread) {
     int64_t job_first = 0;  // first concatenated panel of the current job
     for (const MatmulJob& j : jobs) {
@@ -235,7 +278,7 @@ void CpuDevice::matmul_packed_guided(std::span<const MatmulJob> jobs) {
                                       static_cast<const float*>(x.data), x.rows(),
                                       static_cast<float*>(y.data),
                                       static_cast<int64_t>(y.row_stride / sizeof(float)),
-                                      lo * kRows, hi * kRows, packed_codes_, same_input);
+                                      lo * kRows, hi * kRows, packed_codes_, same_input, prefetch);
     }
   });
 }

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -24,6 +25,8 @@ class CpuDevice final : public Device {
   static Status select_kernels(const std::string& kernels);
   // The kernels in use, e.g. "avx2+int16" (without the device's repacking, see info()).
   static std::string kernels_in_use();
+  // Whether `mode` names a DeviceOptions::weight_prefetch setting.
+  static bool is_weight_prefetch_mode(const std::string& mode);
 
   const DeviceInfo& info() const override { return info_; }
   bool supports(Op op, DType type) const override;
@@ -73,6 +76,13 @@ class CpuDevice final : public Device {
   std::vector<uint8_t> first_chunk_;
   // Whether upload_weight gives weights packed panels (the option, the kernel family, the CPU).
   bool repacks() const;
+  // info_.description from the kernels, repacking and weight prefetch in use.
+  void describe();
+  // DeviceOptions::weight_prefetch; nullopt: "auto", resolved per call by weight_prefetch().
+  std::optional<cpu::detail::WeightPrefetch> fixed_prefetch_;
+  // What the packed kernels prefetch: the fixed setting, or automatic_weight_prefetch of the
+  // packed weights uploaded so far and the last-level cache.
+  cpu::detail::WeightPrefetch weight_prefetch() const;
 
   // RoPE's cos/sin per (token, frequency) for one set of positions and frequency parameters.
   // A forward pass rotates q and k in every layer with the same positions and at most two

@@ -301,6 +301,11 @@ struct Int16Codes {
 
 }  // namespace
 
+WeightPrefetch automatic_weight_prefetch(size_t packed_bytes, size_t cache_bytes) {
+  return cache_bytes > 0 && packed_bytes <= cache_bytes / 4 ? WeightPrefetch::kFar
+                                                            : WeightPrefetch::kNear;
+}
+
 bool packed_supported(DType type, int64_t n_out, int64_t n_in) {
   const bool format = type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q5_0 ||
                       type == DType::Q8_0 || type == DType::Q4_K || type == DType::Q6_K;
@@ -327,7 +332,8 @@ void pack_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in, i
 
 void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                         int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                        int64_t row_end, PackedCodes layout, bool same_input) {
+                        int64_t row_end, PackedCodes layout, bool same_input,
+                        WeightPrefetch prefetch) {
   TM_CHECK(row_begin % kPanelRows == 0 && row_end % kPanelRows == 0,
            "matmul_rows_packed: ragged range");
   if (row_begin == row_end || n_tokens == 0) return;
@@ -346,7 +352,7 @@ void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const f
   if (!reuse) held = {x, n_tokens, n_in, layout, false, -1, 0};
   if (layout == PackedCodes::kInt8Quads) {
     matmul_rows_packed_int8(type, packed, n_in, x, n_tokens, y, y_stride, row_begin, row_end,
-                            !reuse);
+                            !reuse, prefetch);
     return;
   }
   QuantizedActivations& a = thread_activations();
@@ -376,7 +382,7 @@ void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const f
     held.q6_k_bias = true;
   }
   packed_rows(type, Int16Codes{a, grouped.data(), bias}, packed, n_in, t_vnni, n_tokens, y,
-              y_stride, row_begin, row_end);
+              y_stride, row_begin, row_end, prefetch);
 }
 
 }  // namespace tmill::cpu::detail

@@ -48,6 +48,27 @@ namespace tmill::cpu::detail {
 // Both keep the record sizes; a tensor is packed and multiplied with one layout.
 enum class PackedCodes { kInt16Pairs, kInt8Quads };
 
+// Software prefetch of the packed weight stream, ahead of the kernels' loads (the first token
+// group over each panel issues it; later groups find the panel in cache):
+//   kOff: none, the hardware prefetchers only;
+//   kNear: each record's lines kNearPrefetchBytes ahead, into L1. For weights streamed from
+//     DRAM: the L2 streamer does most of the work, this covers its ramp at every matrix and
+//     panel range (Llama-3.2-1B shape, Q4_K_M, tg64 +5%);
+//   kFar: kNear plus the lines kFarPrefetchBytes ahead, into L2. For weights that stay in a
+//     large last-level cache between tokens (SmolLM2 in a 480 MiB L3, tg128 ~2x): that
+//     stream is latency-bound, and the streamer alone keeps too few lines in flight. From DRAM
+//     it costs instead (1B shape tg64 -8%): the extra misses hold the core's fill buffers.
+// Prefetches change no result.
+enum class WeightPrefetch { kOff, kNear, kFar };
+inline constexpr int64_t kNearPrefetchBytes = 1024;
+inline constexpr int64_t kFarPrefetchBytes = 8192;
+
+// kFar when a model's packed weights (`packed_bytes` in all) fit in a quarter of the
+// last-level cache (`cache_bytes`; 0 = unknown), else kNear: what CpuDevice picks for
+// --weight-prefetch auto. A quarter: the cache is shared with the KV cache, activations and
+// other processes (Gemma 3 270M, ~half of the 480 MiB L3 here, gained nothing from kFar).
+WeightPrefetch automatic_weight_prefetch(size_t packed_bytes, size_t cache_bytes);
+
 // Whether a weight [n_out][n_in] of `type` can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q8_0,
 // Q4_K or Q6_K, n_out a multiple of 16 (n_in is whole blocks), and AVX-512 VNNI present.
 bool packed_supported(DType type, int64_t n_out, int64_t n_in);
@@ -66,9 +87,10 @@ void pack_rows(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in, i
 // previous call, and that no other matmul ran on this thread in between; if that call
 // quantized the same x (pointer, shape, layout), its quantization is used again. A product
 // split into many row chunks (CpuDevice::matmul_many) so quantizes its input once per thread.
+// `prefetch`: see WeightPrefetch.
 void matmul_rows_packed(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                         int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
                         int64_t row_end, PackedCodes layout = PackedCodes::kInt16Pairs,
-                        bool same_input = false);
+                        bool same_input = false, WeightPrefetch prefetch = WeightPrefetch::kNear);
 
 }  // namespace tmill::cpu::detail

@@ -271,10 +271,11 @@ using namespace packed;
 
 void matmul_rows_packed_int8(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                              int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                             int64_t row_end, bool quantize) {
+                             int64_t row_end, bool quantize, WeightPrefetch prefetch) {
   Int8Activations& a = thread_int8_activations();
   if (quantize) quantize_activations_int8(x, n_tokens, n_in, a);
-  packed_rows(type, Int8Codes{a}, packed, n_in, 0, n_tokens, y, y_stride, row_begin, row_end);
+  packed_rows(type, Int8Codes{a}, packed, n_in, 0, n_tokens, y, y_stride, row_begin, row_end,
+              prefetch);
 }
 
 void matmul_rows_int8_reference(DType type, const uint8_t* W, size_t w_row_bytes, int64_t n_in,

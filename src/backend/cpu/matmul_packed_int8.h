@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/cpu/matmul_packed.h"
 #include "backend/cpu/packed_records.h"
 #include "core/dtype.h"
 
@@ -38,7 +39,8 @@ extern const CodePlacement kInt8Quads;
 // thread's previous call quantized.
 void matmul_rows_packed_int8(DType type, const uint8_t* packed, int64_t n_in, const float* x,
                              int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                             int64_t row_end, bool quantize = true);
+                             int64_t row_end, bool quantize = true,
+                             WeightPrefetch prefetch = WeightPrefetch::kNear);
 
 // The definition the int8 kernels match, from the file's rows W (any rows): scalar sums and
 // float steps, over the activations quantize_activations_int8 gives (so it too needs AVX-512).

@@ -21,6 +21,7 @@
 
 #include "backend/cpu/avx2_helpers.h"
 #include "backend/cpu/matmul_avx2.h"
+#include "backend/cpu/matmul_packed.h"
 #include "backend/cpu/packed_records.h"
 #include "core/check.h"
 #include "core/dtype.h"
@@ -66,6 +67,32 @@ TM_AVX512 inline __m512 q4_k_sub_min(const Q4KScales& s, const uint8_t* rec, int
   return _mm512_mul_ps(s.neg_dmin, load_u8x16(rec + 2 * kF16Bytes + kPanelRows * (8 + j)));
 }
 
+// How far ahead of a record one pass over a panel prefetches (bytes; 0: not at all), from the
+// caller's WeightPrefetch.
+struct StreamAhead {
+  int64_t near = 0;  // into L1
+  int64_t far = 0;   // into L2
+};
+inline StreamAhead stream_ahead(WeightPrefetch prefetch) {
+  switch (prefetch) {
+    case WeightPrefetch::kOff:
+      return {};
+    case WeightPrefetch::kNear:
+      return {kNearPrefetchBytes, 0};
+    case WeightPrefetch::kFar:
+      return {kNearPrefetchBytes, kFarPrefetchBytes};
+  }
+  return {};
+}
+
+// Every cache line of the kBytes at p, for reading (prefetches never fault, so p may run past
+// the panels). kLocality as __builtin_prefetch's: 3 = into L1 (prefetcht0), 2 = into L2
+// (prefetcht1).
+template <size_t kBytes, int kLocality>
+inline void prefetch_lines(const uint8_t* p) {
+  for (size_t off = 0; off < kBytes; off += 64) __builtin_prefetch(p + off, 0, kLocality);
+}
+
 // C independent accumulation chains per token (they hide the dot-product instructions' latency
 // when few tokens share the weights; integer sums, so C changes no result).
 template <int C, int T>
@@ -92,7 +119,7 @@ TM_AVX512 inline void add_chains(const __m512i (&ic)[C][T], __m512i* sum) {
 // matmul_rows_int8_reference).
 template <class Codes, DType kType, int T>
 TM_AVX512 void panel_tokens(const Codes& codes, const uint8_t* panel, int64_t n_in, int64_t t0,
-                            float* y, int64_t y_stride) {
+                            float* y, int64_t y_stride, StreamAhead ahead) {
   constexpr size_t kRecord = record_bytes(kType);
   constexpr bool kHasMin = kType == DType::Q4_1 || kType == DType::Q4_K;
   const int64_t nb = codes.a.n_blocks;
@@ -105,6 +132,8 @@ TM_AVX512 void panel_tokens(const Codes& codes, const uint8_t* panel, int64_t n_
   for (int64_t u = 0; u < n_units; ++u) {
     const uint8_t* rec = panel + static_cast<size_t>(u) * kRecord;
     const uint8_t* area = rec + codes_offset(kType);
+    if (ahead.near > 0) prefetch_lines<kRecord, 3>(rec + ahead.near);
+    if (ahead.far > 0) prefetch_lines<kRecord, 2>(rec + ahead.far);
     if constexpr (kType == DType::Q4_K) {
       const Q4KScales scales = q4_k_scales(rec);
       for (int j = 0; j < 8; ++j) {
@@ -161,7 +190,8 @@ TM_AVX512 void panel_tokens(const Codes& codes, const uint8_t* panel, int64_t n_
 template <class Codes, DType kType>
 TM_AVX512 void panel_rows(const Codes& codes, const uint8_t* packed, int64_t n_in, int64_t t_begin,
                           int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                          int64_t row_end) {
+                          int64_t row_end, WeightPrefetch prefetch) {
+  const StreamAhead ahead = stream_ahead(prefetch);
   const size_t panel_bytes = static_cast<size_t>(n_in / unit_elems(kType)) * record_bytes(kType);
   // Token chunks whose activation codes stay in L2 while every panel of the range runs over
   // them; whole groups of kTokenGroup tokens, so the groups start where the int16 layout's
@@ -172,9 +202,11 @@ TM_AVX512 void panel_rows(const Codes& codes, const uint8_t* packed, int64_t n_i
     const int64_t c1 = std::min(n_tokens, c0 + chunk);
     for (int64_t o0 = row_begin; o0 < row_end; o0 += kPanelRows) {
       const uint8_t* panel = packed + static_cast<size_t>(o0 / kPanelRows) * panel_bytes;
+      // The chunk's first group brings the panel in; the others find it in cache.
       for_token_groups<kTokenGroup>(c0, c1, [&](auto tokens, int64_t t) {
         panel_tokens<Codes, kType, decltype(tokens)::value>(codes, panel, n_in, t,
-                                                            y + t * y_stride + o0, y_stride);
+                                                            y + t * y_stride + o0, y_stride,
+                                                            t == c0 ? ahead : StreamAhead{});
       });
     }
   }
@@ -185,26 +217,26 @@ TM_AVX512 void panel_rows(const Codes& codes, const uint8_t* packed, int64_t n_i
 template <class Codes>
 void packed_rows(DType type, const Codes& codes, const uint8_t* packed, int64_t n_in,
                  int64_t t_begin, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
-                 int64_t row_end) {
+                 int64_t row_end, WeightPrefetch prefetch) {
   switch (type) {
     case DType::Q4_0:
       return panel_rows<Codes, DType::Q4_0>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
-                                            row_begin, row_end);
+                                            row_begin, row_end, prefetch);
     case DType::Q4_1:
       return panel_rows<Codes, DType::Q4_1>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
-                                            row_begin, row_end);
+                                            row_begin, row_end, prefetch);
     case DType::Q5_0:
       return panel_rows<Codes, DType::Q5_0>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
-                                            row_begin, row_end);
+                                            row_begin, row_end, prefetch);
     case DType::Q8_0:
       return panel_rows<Codes, DType::Q8_0>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
-                                            row_begin, row_end);
+                                            row_begin, row_end, prefetch);
     case DType::Q4_K:
       return panel_rows<Codes, DType::Q4_K>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
-                                            row_begin, row_end);
+                                            row_begin, row_end, prefetch);
     case DType::Q6_K:
       return panel_rows<Codes, DType::Q6_K>(codes, packed, n_in, t_begin, n_tokens, y, y_stride,
-                                            row_begin, row_end);
+                                            row_begin, row_end, prefetch);
     default:
       TM_CHECK(false, "matmul_rows_packed: unsupported format");
   }
