@@ -15,7 +15,6 @@
 // "last_level_cache_bytes" (0: unknown), "weights_fit_in_last_level_cache", "threads"}, and where
 // the device's matrix products run on another instruction (CPU packed weights)
 // "matmul_instruction", "matmul_peak_gops", "pp_fraction_of_matmul_peak".
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -25,6 +24,7 @@
 
 #include "app/commands.h"
 #include "app/model_source.h"
+#include "core/cache_size.h"
 #include "core/clock.h"
 
 namespace tmill::app {
@@ -171,7 +171,7 @@ void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, i
   // Weights that fit in the last-level cache can stay there between tokens: decode then reads
   // them at cache bandwidth, and the DRAM roofline is no bound (SmolLM2's 97 MB in a 480 MiB
   // L3 decodes at ~130% of it).
-  const long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  const size_t llc = last_level_cache_bytes();
   const bool fits_in_llc = llc > 0 && cost.bytes <= static_cast<double>(llc);
   const double prompt_flops = n_prompt > 0 ? cost.prompt_flops(n_prompt) : 0.0;
   const double pp_fraction = pp * prompt_flops / flops_per_s;
@@ -188,7 +188,7 @@ void report_roofline(LoadedModel& lm, const std::vector<Measurement>& results, i
                         {"flops_per_token", cost.flops},
                         {"prompt_flops_per_token", prompt_flops},
                         {"roofline_tokens_per_s", roofline_tps},
-                        {"last_level_cache_bytes", std::max(0L, llc)},
+                        {"last_level_cache_bytes", llc},
                         {"weights_fit_in_last_level_cache", fits_in_llc},
                         {"threads", lm.threads}};
     if (tg > 0) j["tg_fraction_of_roofline"] = tg_fraction;

@@ -162,15 +162,21 @@ TEST_P(PackedMatmul, DeviceUploadPacksAndMatmulUsesIt) {
 
 // --weight-prefetch auto: far ahead only while the packed weights fit in a quarter of the
 // last-level cache, and near ahead when the cache size is unknown.
-TEST(WeightPrefetch, AutomaticChoiceFollowsTheCacheSize) {
+TEST(WeightPrefetch, AutomaticChoiceFollowsTheCacheSizeAndTokens) {
   using cpu::detail::automatic_weight_prefetch;
   using cpu::detail::WeightPrefetch;
   constexpr size_t kMiB = size_t{1} << 20;
-  EXPECT_EQ(automatic_weight_prefetch(98 * kMiB, 480 * kMiB), WeightPrefetch::kFar);
-  EXPECT_EQ(automatic_weight_prefetch(120 * kMiB, 480 * kMiB), WeightPrefetch::kFar);
-  EXPECT_EQ(automatic_weight_prefetch(120 * kMiB + 1, 480 * kMiB), WeightPrefetch::kNear);
-  EXPECT_EQ(automatic_weight_prefetch(800 * kMiB, 32 * kMiB), WeightPrefetch::kNear);
-  EXPECT_EQ(automatic_weight_prefetch(1, 0), WeightPrefetch::kNear);
+  // Cache-resident weights: far whatever the token count.
+  EXPECT_EQ(automatic_weight_prefetch(98 * kMiB, 480 * kMiB, 1), WeightPrefetch::kFar);
+  EXPECT_EQ(automatic_weight_prefetch(120 * kMiB, 480 * kMiB, 1), WeightPrefetch::kFar);
+  EXPECT_EQ(automatic_weight_prefetch(120 * kMiB, 480 * kMiB, 16), WeightPrefetch::kFar);
+  // From DRAM: near for one token, far when several share each panel.
+  EXPECT_EQ(automatic_weight_prefetch(120 * kMiB + 1, 480 * kMiB, 1), WeightPrefetch::kNear);
+  EXPECT_EQ(automatic_weight_prefetch(98 * kMiB, 32 * kMiB, 1), WeightPrefetch::kNear);
+  EXPECT_EQ(automatic_weight_prefetch(98 * kMiB, 32 * kMiB, 2), WeightPrefetch::kFar);
+  EXPECT_EQ(automatic_weight_prefetch(800 * kMiB, 32 * kMiB, 512), WeightPrefetch::kFar);
+  EXPECT_EQ(automatic_weight_prefetch(1, 0, 1), WeightPrefetch::kNear);
+  EXPECT_EQ(automatic_weight_prefetch(1, 0, 4), WeightPrefetch::kFar);
 }
 
 TEST(WeightPrefetch, UnknownSettingIsAnError) {

@@ -16,6 +16,7 @@
 #include "backend/cpu/matmul_packed.h"
 #include "backend/cpu/matmul_packed_amx.h"
 #include "backend/cpu/peaks.h"
+#include "core/cache_size.h"
 #include "core/check.h"
 #include "quant/formats.h"
 
@@ -45,15 +46,6 @@ class HostBuffer final : public Buffer {
   std::unique_ptr<uint8_t[]> heap_;
   LargePages pages_;
 };
-
-// The last-level cache's size in bytes (L3, else L2), 0 when the C library cannot tell.
-size_t last_level_cache_bytes() {
-  for (const int name : {_SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE}) {
-    const long bytes = sysconf(name);
-    if (bytes > 0) return static_cast<size_t>(bytes);
-  }
-  return 0;
-}
 
 // DeviceOptions::weight_prefetch's fixed settings ("auto" is not one).
 std::optional<cpu::detail::WeightPrefetch> fixed_weight_prefetch(const std::string& mode) {
@@ -92,10 +84,10 @@ bool CpuDevice::is_weight_prefetch_mode(const std::string& mode) {
   return mode == "auto" || fixed_weight_prefetch(mode).has_value();
 }
 
-cpu::detail::WeightPrefetch CpuDevice::weight_prefetch() const {
+cpu::detail::WeightPrefetch CpuDevice::weight_prefetch(int64_t n_tokens) const {
   if (fixed_prefetch_) return *fixed_prefetch_;
   static const size_t cache_bytes = last_level_cache_bytes();
-  return cpu::detail::automatic_weight_prefetch(packed_.allocated_bytes(), cache_bytes);
+  return cpu::detail::automatic_weight_prefetch(packed_.allocated_bytes(), cache_bytes, n_tokens);
 }
 
 std::string CpuDevice::kernels_in_use() {
@@ -131,8 +123,12 @@ void CpuDevice::describe() {
                    ? ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K, AMX-INT8 tiles for Q4_1/Q4_K"
                    : ", packed Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K";
     static constexpr const char* kPrefetchNames[] = {"off", "near", "far"};
-    kernels += std::string(", weight prefetch ") +
-               kPrefetchNames[static_cast<int>(weight_prefetch())] +
+    const cpu::detail::WeightPrefetch one = weight_prefetch(1), several = weight_prefetch(2);
+    const std::string one_name = kPrefetchNames[static_cast<int>(one)];
+    kernels += ", weight prefetch " +
+               (one == several ? one_name
+                               : one_name + " for 1 token, " +
+                                     kPrefetchNames[static_cast<int>(several)] + " for more") +
                (fixed_prefetch_ ? "" : " (auto)");
   }
   info_.description = "CPU (" + std::to_string(pool_.size()) + " threads, " + kernels + " kernels)";
@@ -218,7 +214,7 @@ void CpuDevice::matmul_many(std::span<const MatmulJob> jobs) {
   }
   // Make sure every thread has scratch before going parallel (no allocation inside kernels).
   for (int t = 0; t < pool_.size(); ++t) thread_scratch(t, static_cast<size_t>(max_in));
-  const cpu::detail::WeightPrefetch prefetch = weight_prefetch();
+  const cpu::detail::WeightPrefetch prefetch = weight_prefetch(jobs.front().x->rows());
   pool_.parallel_for(total_rows, [&](int64_t begin, int64_t end, int thread) {
     int64_t job_first = 0;  // first concatenated row of the current job
     for (const MatmulJob& j : jobs) {
@@ -261,7 +257,7 @@ void CpuDevice::matmul_packed_guided(std::span<const MatmulJob> jobs) {
   for (const MatmulJob& j : jobs) total_panels += j.w->rows() / kRows;
   // The first chunk a thread runs in this call must quantize (same_input = false).
   for (auto& flag : first_chunk_) flag = 1;
-  const cpu::detail::WeightPrefetch prefetch = weight_prefetch();
+  const cpu::detail::WeightPrefetch prefetch = weight_prefetch(jobs.front().x->rows());
   pool_.parallel_for_guided(total_panels, 1, [&](int64_t begin, int64_t end, int thread) {
     int64_t job_first = 0;  // first concatenated panel of the current job
     for (const MatmulJob& j : jobs) {

@@ -80,9 +80,9 @@ class CpuDevice final : public Device {
   void describe();
   // DeviceOptions::weight_prefetch; nullopt: "auto", resolved per call by weight_prefetch().
   std::optional<cpu::detail::WeightPrefetch> fixed_prefetch_;
-  // What the packed kernels prefetch: the fixed setting, or automatic_weight_prefetch of the
-  // packed weights uploaded so far and the last-level cache.
-  cpu::detail::WeightPrefetch weight_prefetch() const;
+  // What the packed kernels prefetch for a product of `n_tokens` tokens: the fixed setting, or
+  // automatic_weight_prefetch of the packed weights uploaded so far and the last-level cache.
+  cpu::detail::WeightPrefetch weight_prefetch(int64_t n_tokens) const;
 
   // RoPE's cos/sin per (token, frequency) for one set of positions and frequency parameters.
   // A forward pass rotates q and k in every layer with the same positions and at most two

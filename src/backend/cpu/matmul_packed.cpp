@@ -301,9 +301,10 @@ struct Int16Codes {
 
 }  // namespace
 
-WeightPrefetch automatic_weight_prefetch(size_t packed_bytes, size_t cache_bytes) {
-  return cache_bytes > 0 && packed_bytes <= cache_bytes / 4 ? WeightPrefetch::kFar
-                                                            : WeightPrefetch::kNear;
+WeightPrefetch automatic_weight_prefetch(size_t packed_bytes, size_t cache_bytes,
+                                         int64_t n_tokens) {
+  const bool cache_resident = cache_bytes > 0 && packed_bytes <= cache_bytes / 4;
+  return cache_resident || n_tokens > 1 ? WeightPrefetch::kFar : WeightPrefetch::kNear;
 }
 
 bool packed_supported(DType type, int64_t n_out, int64_t n_in) {

@@ -63,11 +63,19 @@ enum class WeightPrefetch { kOff, kNear, kFar };
 inline constexpr int64_t kNearPrefetchBytes = 1024;
 inline constexpr int64_t kFarPrefetchBytes = 8192;
 
-// kFar when a model's packed weights (`packed_bytes` in all) fit in a quarter of the
-// last-level cache (`cache_bytes`; 0 = unknown), else kNear: what CpuDevice picks for
-// --weight-prefetch auto. A quarter: the cache is shared with the KV cache, activations and
-// other processes (Gemma 3 270M, ~half of the 480 MiB L3 here, gained nothing from kFar).
-WeightPrefetch automatic_weight_prefetch(size_t packed_bytes, size_t cache_bytes);
+// What CpuDevice picks for --weight-prefetch auto, for a product of `n_tokens` tokens with a
+// model whose packed weights are `packed_bytes` in all and a last-level cache of `cache_bytes`
+// (0 = unknown):
+//   kFar when the weights fit in a quarter of the cache. A quarter: the cache is shared with the
+//     KV cache, activations and other processes (Gemma 3 270M, ~half of the Xeon's 480 MiB L3,
+//     gained nothing from kFar);
+//   kFar when several tokens share each panel (batched decode, prefill chunks): each panel then
+//     costs more compute per byte, the L2 streamer falls behind, and the lines 8 KiB ahead
+//     arrive in time (Zen 5, 32 MiB L3, weights from DRAM: batch16 SmolLM2 +11%, Gemma 3 +20%,
+//     Llama-3.2-1B shape +4% over kNear; the Xeon's 1B shape: unchanged);
+//   kNear otherwise: single-token decode from DRAM, where kFar's extra misses hold the fill
+//     buffers the demand loads need (Xeon, 1B shape tg64 -3% against kNear).
+WeightPrefetch automatic_weight_prefetch(size_t packed_bytes, size_t cache_bytes, int64_t n_tokens);
 
 // Whether a weight [n_out][n_in] of `type` can be packed on this CPU: Q4_0, Q4_1, Q5_0, Q8_0,
 // Q4_K or Q6_K, n_out a multiple of 16 (n_in is whole blocks), and AVX-512 VNNI present.

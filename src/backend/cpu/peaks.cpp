@@ -10,6 +10,7 @@
 #include "backend/cpu/avx2_helpers.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/matmul_avx2.h"
+#include "core/cache_size.h"
 #include "core/clock.h"
 #include "core/large_pages.h"
 
@@ -19,7 +20,9 @@ namespace {
 using detail::hsum;
 using detail::load32;
 
-constexpr size_t kBufferBytes = size_t{512} << 20;
+// The probe's buffer: at least 512 MiB, and 4x the last-level cache, so that a large cache (the
+// Xeon here reports 480 MiB of L3) serves few of the reads and the probe measures DRAM.
+size_t probe_buffer_bytes() { return std::max(size_t{512} << 20, 4 * last_level_cache_bytes()); }
 
 // Sums 32-byte words with four independent accumulators so the loads, not the adds, limit it.
 // Unsigned sums: they wrap (the value only keeps the loads observable).
@@ -117,10 +120,11 @@ double measure_read_bandwidth(ThreadPool& pool) {
   // The same huge-page-backed memory the packed weights live in (core/large_pages.h): with
   // 4 KiB pages the probe measured page walks as much as DRAM, and read 31-45 GB/s from run to
   // run on the machine where weights stream at a steady rate.
-  LargePages buffer(kBufferBytes);
+  const size_t buffer_bytes = probe_buffer_bytes();
+  LargePages buffer(buffer_bytes);
   if (buffer.data() == nullptr) return 0.0;
   const int n = pool.size();
-  const size_t share = kBufferBytes / static_cast<size_t>(n) / 128 * 128;
+  const size_t share = buffer_bytes / static_cast<size_t>(n) / 128 * 128;
   // First touch from the threads that will read (pages land near them), with non-zero data.
   pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t)
